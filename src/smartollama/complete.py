@@ -140,7 +140,7 @@ def read_caches() -> dict[str, Any]:
     """The state cache's TTL caches (`caches`; a schema-0 file's `cache`), or {}."""
     import json
 
-    from smartollama.app import state_dir
+    from smartollama.paths import state_dir
 
     try:
         with open(state_dir() / "state.json", "rb") as f:

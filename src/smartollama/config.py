@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import ConfigError, SollamaError
 from smartollama.record import field, record
+from smartollama.paths import config_file_name, config_path, state_dir_name  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -373,23 +374,6 @@ def parse_hours(spec: str) -> tuple[int, int]:
 # -- loading ----------------------------------------------------------------------
 
 
-def config_path() -> Path:
-    """The config file: SOLLAMA_CONFIG, else `config.toml` in the user config dir."""
-    from pathlib import Path
-
-    return Path(config_file_name())
-
-
-def config_file_name() -> str:
-    """`config_path()` as a string: a routed call leaves pathlib unimported."""
-    env = os.environ.get("SOLLAMA_CONFIG")
-    if env:
-        return os.path.expanduser(env)
-    import platformdirs
-
-    return os.path.join(platformdirs.user_config_dir("sollama"), "config.toml")
-
-
 def _shown(name: str) -> str:
     """A path as `str(Path(name))` shows it (the file named in messages)."""
     body = name[1:] if name.startswith("/") else name
@@ -508,8 +492,6 @@ def _code_stamp() -> str:
 
 
 def _cache_path() -> str:
-    from smartollama.app import state_dir_name
-
     return os.path.join(state_dir_name(), CACHE_FILE)
 
 
