@@ -49,9 +49,9 @@ def preload_command(when: str, keepalive: str) -> int:
     from smartollama import router, snapshot
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
-    from smartollama.execute import parse_keepalive
     from smartollama.fleet import Request
     from smartollama.ollama import OllamaClient
+    from smartollama.run.stream import parse_keepalive
 
     store = app.state()
     state = store.read()

@@ -110,7 +110,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
             sys.stderr.write(verdict.to_json() + "\n")
         _warn_state(store)
         raise click.exceptions.Exit(3)
-    from smartollama.execute import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
@@ -120,10 +120,10 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     if request.num_ctx:
         opts.options["num_ctx"] = request.num_ctx
     if interactive:
-        from smartollama.interactive import repl
+        from smartollama.run.interactive import repl
 
         return repl(verdict, opts, config, store)
-    from smartollama.execute import execute
+    from smartollama.run.execute import execute
 
     try:
         execute(verdict, opts, config, store)
