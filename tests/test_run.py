@@ -320,7 +320,7 @@ def test_a_dead_host_is_remembered_briefly_not_forever(single_fleet: object) -> 
     state_file = Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json"
 
     def down_stamp() -> float:
-        return json.loads(state_file.read_text())["caches"]["down:gone"]["t"]
+        return json.loads(state_file.read_text())["caches"]["down:http://127.0.0.1:9"]["t"]
 
     assert run_sollama("route", "llama3:8b").returncode == 0
     first = down_stamp()

@@ -186,10 +186,11 @@ def model_tags(only: str | None = None, *, budget_s: float | None = None
     for b in cfg["backends"]:
         if only and b["id"] != only:
             continue
-        value, fresh = _entry(caches, f"tags:{b['id']}", cfg["tags_ttl_s"], now)
+        url = base_url(b["host"])     # the state cache keys hosts by their URL
+        value, fresh = _entry(caches, f"tags:{url}", cfg["tags_ttl_s"], now)
         if isinstance(value, list):
             out[b["id"]] = [m for m in value if isinstance(m, dict)]
-        if not fresh and not _entry(caches, f"down:{b['id']}", DOWN_TTL_S, now)[1]:
+        if not fresh and not _entry(caches, f"down:{url}", DOWN_TTL_S, now)[1]:
             ask.append(b)
     if ask and budget_s > 0:
         out.update(_fetch_tags(ask, budget_s))

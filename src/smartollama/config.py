@@ -24,8 +24,8 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import ConfigError, SollamaError
-from smartollama.record import field, record
 from smartollama.paths import config_file_name, config_path, state_dir_name  # noqa: F401  (re-exported)
+from smartollama.record import field, record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -500,7 +500,8 @@ def _read_kept(key: dict[str, str]) -> dict[str, Any] | None:
     import json
 
     try:
-        with open(_cache_path(), "rb") as f:
+        fd = os.open(_cache_path(), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
             kept = json.load(f)
     except (OSError, ValueError):
         return None
@@ -524,11 +525,16 @@ def _keep(key: dict[str, str], normalised: dict[str, Any]) -> None:
         backends.append(b)
     data = json.dumps({"key": key, "config": {**normalised, "backends": backends}},
                       ensure_ascii=False).encode("utf-8")
+    from smartollama.state.files import unsafe_directory
+
     path = _cache_path()
-    tmp = os.path.join(os.path.dirname(path), f".{CACHE_FILE}.{os.getpid()}.tmp")
+    tmp = os.path.join(os.path.dirname(path), f".{CACHE_FILE}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if unsafe_directory(os.path.dirname(path)):
+            return      # the state store says so, once
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
         try:
             os.write(fd, data)
         finally:

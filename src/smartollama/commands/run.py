@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +10,8 @@ import click
 from smartollama.complete import complete_backends, complete_models, complete_modes
 
 if TYPE_CHECKING:
-    from smartollama.config import Config
+    from smartollama.env import Environment
     from smartollama.fleet import Request
-    from smartollama.state import State, StateStore
     from smartollama.verdict import Verdict
 
 URGENCIES = ("critical", "interactive", "background", "batch")
@@ -86,51 +83,46 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     as `ollama run` does. With neither a prompt nor piped input on a terminal,
     an interactive session starts (/bye to leave, \"\"\" for several lines).
     """
-    from smartollama import app
+    from smartollama import api
+    from smartollama.env import Environment
 
+    env = Environment()
     words = list(prompt)
-    stdin_tty = sys.stdin.isatty()
+    stdin_tty = env.stdin_tty
     if not stdin_tty:
-        piped = sys.stdin.read()
+        piped = env.stdin.read()
         words = [piped, *words]
     text = " ".join(words)
     interactive = stdin_tty and not words
-    config = app.config()
-    store = app.state()
-    state = store.read()    # once: each read parses state.json
-    request = build_request(model, config, store, state=state, **_routing(routing))
-    verdict = decide(request, config, store, prompt=text, state=state)
+    request = build_request(model, env, **_routing(routing))
+    verdict = _route(request, env, prompt=text, will_run=True)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
-        report(verdict)
+        report(verdict, env)
     if verdict.action == "refuse":
-        if config.history.enabled:
-            with store.update() as st:
-                st.add_verdict(verdict.to_dict(), config.history.size)
+        api.record(verdict, env)
         if routing.get("as_json"):
-            sys.stderr.write(verdict.to_json() + "\n")
-        _warn_state(store)
+            env.stderr.write(verdict.to_json() + "\n")
+        env.warn_state()
         raise click.exceptions.Exit(3)
-    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.execute import RunOptions  # the HTTP client (httpx): only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
-        truncate=truncate, wordwrap=sys.stdout.isatty() and not nowordwrap and stdin_tty,
-        verbose=verbose, spinner=sys.stderr.isatty(),
+        truncate=truncate, wordwrap=env.stdout_tty and not nowordwrap and stdin_tty,
+        verbose=verbose, spinner=env.stderr_tty,
     )
     if request.num_ctx:
         opts.options["num_ctx"] = request.num_ctx
     if interactive:
         from smartollama.run.interactive import repl
 
-        return repl(verdict, opts, config, store)
-    from smartollama.run.execute import execute
-
+        return repl(verdict, opts, env.config, env.store)
     try:
-        execute(verdict, opts, config, store)
+        api.run(verdict, opts, env)
     finally:
         if routing.get("as_json"):
-            sys.stderr.write(verdict.to_json() + "\n")
-    _warn_state(store)
+            env.stderr.write(verdict.to_json() + "\n")
+        env.warn_state()
     return 0
 
 
@@ -142,14 +134,11 @@ def route_command(model: str, **routing: Any) -> int:
 
     Exit 0 for a runnable decision, 3 for a refusal (with suggestions).
     """
-    from smartollama import app
+    from smartollama.env import Environment
 
-    config = app.config()
-    store = app.state()
-    state = store.read()    # once: each read parses state.json
-    request = build_request(model, config, store, state=state, interactive=False,
-                            **_routing(routing))
-    verdict = decide(request, config, store, prompt=None, state=state)
+    env = Environment()
+    request = build_request(model, env, interactive=False, **_routing(routing))
+    verdict = _route(request, env, prompt=None)
     if routing.get("as_json"):
         click.echo(verdict.to_json())
     else:
@@ -158,7 +147,7 @@ def route_command(model: str, **routing: Any) -> int:
             click.echo(f"warning: {w}")
         for sug in verdict.suggestions:
             click.echo(f"  try: {verdict.suggestion_command(sug)}  ({sug.why})")
-    _warn_state(store)
+    env.warn_state()
     return 3 if verdict.action == "refuse" else 0
 
 
@@ -167,53 +156,53 @@ def _routing(routing: dict[str, Any]) -> dict[str, Any]:
     return {k: routing.get(k) for k in keys}
 
 
-def build_request(model: str, config: Config, store: StateStore, *, mode: str | None,
-                  urgency: str | None, task: str | None, min_quality: float | None,
-                  policy: str | None, backend_id: str | None, num_ctx: int | None,
-                  state: State | None = None, interactive: bool = True) -> Request:
+def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
+                  task: str | None, min_quality: float | None, policy: str | None,
+                  backend_id: str | None, num_ctx: int | None,
+                  interactive: bool = True) -> Request:
     """The request as the router sees it; ``interactive``: a person may be asked
     (policy `ask`) when both stdin and stderr are a terminal."""
+    from smartollama.api import nonce
     from smartollama.app import current_mode
     from smartollama.fleet import Request
 
     return Request(
-        model=model, mode=current_mode(config, store, mode, state=state)[0],
+        model=model, mode=current_mode(env.config, env.store, mode, state=env.state())[0],
         urgency=urgency or "interactive",
         task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
-        num_ctx=num_ctx, can_ask=interactive and sys.stdin.isatty() and sys.stderr.isatty(),
-        nonce=f"{os.getpid()}-{os.urandom(4).hex()}",
+        num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
+        nonce=nonce(),
     )
 
 
-def decide(request: Request, config: Config, store: StateStore, *,
-           prompt: str | None, state: State | None = None) -> Verdict:
-    """Snapshot the fleet, decide, and ask a person when the policy says so."""
-    from smartollama import router, snapshot
+def _route(request: Request, env: Environment, *, prompt: str | None,
+           will_run: bool = False) -> Verdict:
+    """`api.route`, then the `ask` menu when the policy wants a person and one is there."""
+    from smartollama import api
 
-    snap = snapshot.gather(config, store, models=(request.model,), state=state)
-    verdict = router.decide(request, snap, config)
-    if verdict.ask and request.can_ask:
-        verdict = _ask(verdict, request, snap, config)
-    if prompt is not None:
-        from smartollama.state import prompt_fields
-
-        for k, v in prompt_fields(prompt, config.history.store_prompts).items():
+    verdict = api.route(request, env, prompt=prompt, will_run=will_run)
+    snap = api.snapshot_of(verdict)
+    if verdict.ask and request.can_ask and snap is not None:
+        fields = {k: getattr(verdict, k) for k in ("prompt_chars", "prompt_sha256", "prompt")
+                  if hasattr(verdict, k)}
+        verdict = _ask(verdict, request, snap, env)
+        for k, v in fields.items():
             setattr(verdict, k, v)
     return verdict
 
 
-def report(verdict: Verdict) -> None:
+def report(verdict: Verdict, env: Environment) -> None:
     """The verdict line and warnings on stderr."""
     lines = [f"sollama: {verdict.line()}"]
     lines += [f"sollama: warning: {w}" for w in verdict.warnings]
     if verdict.action == "refuse":
         lines += [f"sollama:   try: {verdict.suggestion_command(s)}  ({s.why})"
                   for s in verdict.suggestions]
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
+    env.stderr.write("\n".join(lines) + "\n")
+    env.stderr.flush()
 
 
-def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdict:
+def _ask(verdict: Verdict, request: Request, snap: Any, env: Environment) -> Verdict:
     """Policy `ask` on a terminal: each suggestion (the override first), or cancel.
 
     A suggestion is acted on by deciding again with its model, mode, backend
@@ -235,7 +224,7 @@ def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdi
         options.append((label, replace(
             request, model=s.model or request.model, mode=s.mode or request.mode,
             backend=s.backend, policy=policy or "prefer_mode", can_ask=False)))
-    err = sys.stderr
+    err = env.stderr
     err.write(f"sollama: {verdict.reason}\n")
     for i, (label, _) in enumerate(options, 1):
         err.write(f"  {i}) {label}\n")
@@ -245,7 +234,7 @@ def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdi
     if choice == 0:
         verdict.ask = False
         return verdict
-    chosen = router.decide(options[choice - 1][1], snap, config)
+    chosen = router.decide(options[choice - 1][1], snap, env.config)
     if chosen.model_used and chosen.model_used != verdict.model_requested \
             and chosen.action == "run":
         chosen.action = "substitute"
@@ -253,8 +242,3 @@ def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdi
         chosen.model_requested = verdict.model_requested
     chosen.warnings.insert(0, f"chosen at the prompt: {options[choice - 1][0]}")
     return chosen
-
-
-def _warn_state(store: StateStore) -> None:
-    for w in dict.fromkeys(store.warnings):
-        sys.stderr.write(f"sollama: warning: {w}\n")

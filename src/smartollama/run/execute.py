@@ -38,7 +38,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
             continue
         if n > 0:
             err.write(f"sollama: falling back to {choice.model} on {choice.backend}\n")
-        energy_before = energy(config, store, choice.backend, verdict)
+        energy_before = energy(config, store, choice.backend, verdict, fresh=False)
         begin(store, choice.backend, verdict.id)
         answer = Answer(choice=choice)
         try:

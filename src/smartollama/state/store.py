@@ -39,14 +39,14 @@ import contextlib
 import errno
 import json
 import os
-import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smartollama.state import history
 from smartollama.state.document import State
+from smartollama.state.files import fsync_dir, json_problem, unsafe_directory
 from smartollama.state.history import HISTORY_FILE
 from smartollama.state.lock import LockTimeout as _LockTimeout
 from smartollama.state.lock import lock as _lock
@@ -90,6 +90,10 @@ class StateStore:
         self._corrupt = ""                  # why the file last failed to parse
         #: how many times this store took (or tried to take) the file lock
         self.locks = 0
+        #: (backend, request id) pairs this process marked in flight
+        self.begun: set[tuple[str, str]] = set()
+        self._last: State | None = None     # the state as this store last saw it
+        self._deferred: list[Callable[[State], None]] = []
 
     @property
     def directory(self) -> Path:
@@ -130,10 +134,20 @@ class StateStore:
         st = self._load(quarantine=False)
         if st is not None:
             st.__dict__["_loader"] = self._read_history
+            self._last = st
             return st
         with self.update() as fresh:    # corrupt: move it aside under the lock
             pass
         return fresh
+
+    def view(self) -> State:
+        """The state as this store last read or wrote it (read once, without a lock)."""
+        return self._last if self._last is not None else self.read()
+
+    def defer(self, change: Callable[[State], None]) -> None:
+        """Apply ``change`` in this store's next update (so that one lock and one
+        write carry everything a call learned)."""
+        self._deferred.append(change)
 
     def _read_history(self) -> list[dict[str, Any]]:
         """The newest ``history_size`` verdicts in the history file, newest first."""
@@ -156,13 +170,15 @@ class StateStore:
             try:
                 data = json.loads(raw)
             except (ValueError, RecursionError) as e:
-                why = _json_problem(e, raw)
+                why = json_problem(e, raw)
             else:
                 if isinstance(data, dict):
                     problems: list[str] = []
                     st = State.from_dict(data, problems)
                     for p in problems:
                         self.warn(f"state file {self.path}: {p}")
+                    if not problems:
+                        st.__dict__["_baseline"] = raw
                     return st
                 why = f"top level is a JSON {type(data).__name__}, expected an object"
         self._corrupt = why
@@ -216,6 +232,7 @@ class StateStore:
             self._lock_timed_out(wait)
             st = self._load_or_fresh(quarantine=False)
             st.__dict__["_loader"] = self._read_history
+            self._apply_deferred(st)
             yield st
             return
         try:
@@ -225,6 +242,7 @@ class StateStore:
             try:
                 st = self._load_or_fresh(quarantine=handle is not None)
                 st.__dict__["_loader"] = self._read_history
+                self._apply_deferred(st)
                 self._held, self._owner = st, threading.get_ident()
                 try:
                     yield st
@@ -232,12 +250,18 @@ class StateStore:
                     self._held, self._owner = None, None
                 if handle is not None:
                     self._write(st)
+                self._last = st
             finally:
                 if handle is not None:
                     with contextlib.suppress(OSError):
                         _unlock(handle)
         finally:
             self._thread_lock.release()
+
+    def _apply_deferred(self, st: State) -> None:
+        changes, self._deferred = self._deferred, []
+        for change in changes:
+            change(st)
 
     def _acquire(self, wait_s: float) -> Any | None:
         """Take the exclusive lock; None (with a warning) when it cannot be had."""
@@ -260,21 +284,8 @@ class StateStore:
             return None
 
     def unsafe_directory(self) -> str | None:
-        """Why the state directory must not be written into (another user owns
-        it, others can write to it, it is a symlink), or None when it is safe."""
-        try:
-            st = os.lstat(self._dir)
-        except OSError:
-            return None         # the write itself will say what is wrong
-        if stat.S_ISLNK(st.st_mode):
-            return f"{self.directory} is a symlink"
-        getuid = getattr(os, "getuid", None)
-        if getuid is not None and st.st_uid != getuid():
-            return f"{self.directory} is owned by another user (uid {st.st_uid})"
-        if st.st_mode & 0o022:
-            return (f"{self.directory} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
-                    f"`chmod 700 {self.directory}` fixes it")
-        return None
+        """Why the state directory must not be written into, or None."""
+        return unsafe_directory(self._dir)
 
     def _lock_timed_out(self, wait_s: float) -> None:
         self.warn(f"state cache {self.path} stayed locked for {wait_s:g} s "
@@ -308,7 +319,11 @@ class StateStore:
         d.pop("_legacy", None)
         data = json.dumps(st.to_dict(), ensure_ascii=False, separators=(",", ":"),
                           default=str).encode("utf-8")
+        if data == d.get("_baseline"):      # nothing changed: no write, no fsync
+            self.saved = True
+            return
         if self._replace(self._file, STATE_FILE, data):
+            d["_baseline"] = data
             self.saved = True
 
     def _replace(self, target: str, name: str, data: bytes) -> bool:
@@ -336,7 +351,7 @@ class StateStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self._dir)
+        fsync_dir(self._dir)
         return True
 
     def _remove_leftovers(self) -> None:
@@ -366,29 +381,3 @@ class StateStore:
             self.warn(f"state not saved: {self.directory} is read-only")
         else:
             self.warn(f"state not saved: {self.directory}: {e.strerror or e}")
-
-
-def _json_problem(e: BaseException, raw: bytes) -> str:
-    if not raw.strip():
-        return "empty file"
-    if isinstance(e, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(e, json.JSONDecodeError):
-        if e.pos >= len(raw.rstrip()) or e.msg.startswith("Unterminated"):
-            return f"truncated JSON ({len(raw)} bytes)"
-        return f"invalid JSON at byte {e.pos}: {e.msg}"
-    return "invalid JSON"
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
