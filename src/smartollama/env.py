@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from smartollama.config import Backend, Config
     from smartollama.state import State, StateStore
     from smartollama.telemetry.base import Reading
+    from smartollama.telemetry.dispatch import Pages
 
 
 class Environment:
@@ -127,9 +128,11 @@ class Environment:
             kw["read_timeout"] = read_timeout
         return OllamaClient(backend.host, headers=backend.headers, **kw)
 
-    def probe(self, backend: Backend, memo: dict[str, Any] | None, now: float
-              ) -> tuple[Reading, dict[str, Any]]:
-        """Read ``backend``'s telemetry now: (reading, memo for next time)."""
+    def probe(self, backend: Backend, memo: dict[str, Any] | None, now: float, *,
+              pages: Pages | None = None) -> tuple[Reading, dict[str, Any]]:
+        """Read ``backend``'s telemetry now: (reading, memo for next time).
+        ``pages``: exporter pages this pass already fetched (one scrape each)."""
         from smartollama.telemetry import probe
 
-        return probe(backend.telemetry, hardware=backend.hardware, memo=memo, now=now)
+        return probe(backend.telemetry, hardware=backend.hardware, memo=memo, now=now,
+                     pages=pages)

@@ -60,8 +60,10 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
     # this machine's free RAM, read once per call, when a backend is local
     free_gb = _system_free_gb() if any(_is_local(b.host) for b in chosen) else None
 
+    pages = None if all(b.telemetry.source != "prometheus" for b in chosen) else _pages()
+
     def one(b: Backend, cached: State, offline: bool) -> _Gathered | None:
-        return _one(b, env, cached, t, wanted, telemetry, offline=offline,
+        return _one(b, env, cached, t, wanted, telemetry, offline=offline, pages=pages,
                     system_free_gb=free_gb if _is_local(b.host) else None)
 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
@@ -101,7 +103,7 @@ def _snapshot(t: float, found: dict[str, _Gathered | None]) -> FleetSnapshot:
 
 
 def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[str, ...],
-         telemetry: bool, *, offline: bool = False,
+         telemetry: bool, *, offline: bool = False, pages: Any = None,
          system_free_gb: float | None = None) -> _Gathered | None:
     """One backend's state. ``offline``: from the state cache only; None when
     that would need a host or a probe. Cache keys name the host's URL."""
@@ -167,13 +169,19 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
         elif offline:
             return None
         else:
-            st.reading, g.memo = env.probe(b, cached.memos.get(b.id), now)
+            st.reading, g.memo = env.probe(b, cached.memos.get(b.id), now, pages=pages)
             g.cache_puts[key("telemetry", b.host)] = st.reading.to_dict()
     # the learned figures last: an offline pass that needs a host stops before them
     st.learned = cached.learned_figures(b.id)
     st.in_flight = cached.in_flight_count(b.id, now)
     st.observed = cached.observed_for(b.id)
     return g
+
+
+def _pages() -> Any:
+    from smartollama.telemetry.dispatch import Pages
+
+    return Pages()
 
 
 class _Remembered(Exception):

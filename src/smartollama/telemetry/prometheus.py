@@ -72,8 +72,10 @@ def preload() -> None:
         import prometheus_client.parser  # noqa: F401
 
 
-def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Reading, dict[str, Any]]:
-    text, why = fetch(cfg.url or "", cfg.timeout_s)
+def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
+         page: tuple[str | None, str | None] | None = None) -> tuple[Reading, dict[str, Any]]:
+    """``page``: `fetch`'s answer for ``cfg.url`` already had in this pass."""
+    text, why = page if page is not None else fetch(cfg.url or "", cfg.timeout_s)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
