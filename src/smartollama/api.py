@@ -42,6 +42,8 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
             _begin(env, st, v.backend_used, v.id)
 
     snap = snapshot.gather(env, models=(request.model,), then=in_lock)
+    if "v" in decided and not env.store.saved:
+        env.store.begun.clear()     # that write was skipped: `run` marks it in flight itself
     verdict = decided.get("v") or _decide(request, snap, env)
     verdict.__dict__["_snapshot"] = snap    # for a front door's `ask` menu, not recorded
     if prompt is not None:

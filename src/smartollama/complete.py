@@ -106,7 +106,7 @@ def read_config() -> dict[str, Any]:
     """
     import tomllib
 
-    from smartollama.config import config_file_name
+    from smartollama.paths import config_file_name
 
     data: dict[str, Any] = {}
     try:

@@ -24,7 +24,9 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import ConfigError, SollamaError
-from smartollama.paths import config_file_name, config_path, state_dir_name  # noqa: F401  (re-exported)
+from smartollama.paths import config_file_name as config_file_name
+from smartollama.paths import config_path as config_path
+from smartollama.paths import state_dir_name
 from smartollama.record import field, record
 
 if TYPE_CHECKING:

@@ -62,17 +62,19 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
 
     pages = None if all(b.telemetry.source != "prometheus" for b in chosen) else _pages()
 
-    def one(b: Backend, cached: State, offline: bool) -> _Gathered | None:
+    def one(b: Backend, cached: State, offline: bool, until: float | None = None
+            ) -> _Gathered | None:
         return _one(b, env, cached, t, wanted, telemetry, offline=offline, pages=pages,
-                    system_free_gb=free_gb if _is_local(b.host) else None)
+                    until=until, system_free_gb=free_gb if _is_local(b.host) else None)
 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
     if all(g is not None for g in found.values()):
         return _snapshot(t, found)
-    with env.store.update() as st:     # waits while another caller refreshes
+    with env.store.update(required=False) as st:    # waits while another caller refreshes
+        locked_at = env.now()
         for b in chosen:
             if found[b.id] is None:
-                found[b.id] = one(b, st, True)     # what that caller wrote
+                found[b.id] = one(b, st, True, locked_at)     # what that caller wrote
         todo = [b for b in chosen if found[b.id] is None]
         if len(todo) == 1:
             found[todo[0].id] = one(todo[0], st, False)
@@ -82,10 +84,11 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
             with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
                 found.update(zip([b.id for b in todo],
                                  pool.map(lambda b: one(b, st, False), todo), strict=True))
+        stamp = env.now()       # when they were asked: a waiter's clock has moved on
         for g in found.values():
             if g is not None:
                 for key, value in g.cache_puts.items():
-                    st.cache_put(key, value, t)
+                    st.cache_put(key, value, stamp)
                 if g.memo is not None:
                     st.memos[g.state.id] = g.memo
         snap = _snapshot(t, found)
@@ -104,28 +107,33 @@ def _snapshot(t: float, found: dict[str, _Gathered | None]) -> FleetSnapshot:
 
 def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[str, ...],
          telemetry: bool, *, offline: bool = False, pages: Any = None,
-         system_free_gb: float | None = None) -> _Gathered | None:
+         until: float | None = None, system_free_gb: float | None = None) -> _Gathered | None:
     """One backend's state. ``offline``: from the state cache only; None when
-    that would need a host or a probe. Cache keys name the host's URL."""
+    that would need a host or a probe. ``until``: see `State.cache_get`. Cache
+    keys name the host's URL."""
     config = env.config
+
+    def get(k: str, ttl_s: float) -> Any:
+        return cached.cache_get(k, ttl_s, now, until=until)
+
     g = _Gathered(BackendState(id=b.id))
     st = g.state
     st.system_free_gb = system_free_gb
     client = None
     try:
-        down = cached.cache_get(key("down", b.host), UNREACHABLE_TTL_S, now)
+        down = get(key("down", b.host), UNREACHABLE_TTL_S)
         if down:
             # remembered as down: not asked again, and not re-stamped (it expires)
             st.reachable, st.error = False, str(down)
             raise _Remembered
-        tags = cached.cache_get(key("tags", b.host), config.cache.tags_ttl_s, now)
+        tags = get(key("tags", b.host), config.cache.tags_ttl_s)
         if tags is None:
             if offline:
                 return None
             client = _client(env, b)
             tags = client.tags()
             g.cache_puts[key("tags", b.host)] = tags
-        ps = cached.cache_get(key("ps", b.host), config.cache.ps_ttl_s, now)
+        ps = get(key("ps", b.host), config.cache.ps_ttl_s)
         if ps is None:
             if offline:
                 return None
@@ -142,7 +150,7 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
             st.loaded[lm.name.lower()] = lm
         for name in wanted:
             if name in st.models:
-                show = cached.cache_get(key("show", b.host, name), config.cache.show_ttl_s, now)
+                show = get(key("show", b.host, name), config.cache.show_ttl_s)
                 if show is None:
                     if offline:
                         return None
@@ -163,7 +171,7 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
         if client is not None:
             client.close()
     if telemetry:
-        hit = cached.cache_get(key("telemetry", b.host), config.cache.telemetry_ttl_s, now)
+        hit = get(key("telemetry", b.host), config.cache.telemetry_ttl_s)
         if hit is not None:
             st.reading = Reading.from_dict(hit)
         elif offline:

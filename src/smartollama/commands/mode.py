@@ -85,9 +85,9 @@ def mode_command(name: str | None, reset: bool, as_json: bool) -> None:
             if not store.saved:
                 why = "; ".join(store.drain_warnings()) or "the state cache could not be written"
                 raise SollamaError(f"mode not saved: {why}")
-            env = os.environ.get("SOLLAMA_MODE", "").strip()
-            if env and env != name:
-                store.warn(f"SOLLAMA_MODE={env} is set and overrides the saved mode here")
+            from_env = os.environ.get("SOLLAMA_MODE", "").strip()
+            if from_env and from_env != name:
+                store.warn(f"SOLLAMA_MODE={from_env} is set and overrides the saved mode here")
         saved = store.view().mode
         if saved and saved not in config.modes:
             store.warn(f"the saved mode {saved!r} is not in the config; "

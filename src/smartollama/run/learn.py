@@ -57,9 +57,10 @@ def begin(store: StateStore, backend: str, request_id: str) -> None:
     """Mark the request in flight on ``backend`` (unless `api.route` did)."""
     if (backend, request_id) in store.begun:
         return
-    with store.update() as st:
+    with store.update(required=False) as st:
         st.begin_request(backend, request_id, os.getpid(), time.time())
-    store.begun.add((backend, request_id))
+    if store.saved:
+        store.begun.add((backend, request_id))
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,

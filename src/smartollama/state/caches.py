@@ -26,13 +26,17 @@ class CachesMixin:
 
     caches: dict[str, Any]
 
-    def cache_get(self, key: str, ttl_s: float, now: float) -> Any | None:
-        """The cached value when it is at most ``ttl_s`` old, else None."""
+    def cache_get(self, key: str, ttl_s: float, now: float, *,
+                  until: float | None = None) -> Any | None:
+        """The cached value when it is at most ``ttl_s`` old at ``now``, else None.
+        ``until``: entries stamped after ``now`` but by then count too (another
+        call refreshed them while this one waited for the lock)."""
         entry = self.caches.get(key)
         if not isinstance(entry, dict) or "v" not in entry:
             return None
         t = entry.get("t")
-        if not isinstance(t, int | float) or not 0 <= now - t <= ttl_s:
+        latest = now if until is None else max(now, until)
+        if not isinstance(t, int | float) or not now - ttl_s <= t <= latest:
             return None
         return entry["v"]
 

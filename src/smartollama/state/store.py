@@ -212,11 +212,14 @@ class StateStore:
 
     # -- updating -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def update(self, *, wait_s: float | None = None) -> Iterator[State]:
+    def update(self, *, wait_s: float | None = None, required: bool = True) -> Iterator[State]:
         """Lock, re-read, yield a mutable State, write it back atomically.
 
         ``wait_s``: how long to wait for the lock (default ``lock_timeout_s``;
-        a writer with a decision to keep passes longer). Never raises for the
+        a writer with a decision to keep passes longer). ``required=False``:
+        a write that may be skipped (a cache refresh, an in-flight mark): a
+        lock not had in time is no warning, and changes deferred to the next
+        update wait for that one. Never raises for the
         state's sake: when the lock is not had in time or the directory cannot
         be written (or is not safe to write into), the State is
         still yielded (read without the lock) and the write is skipped with a
@@ -229,20 +232,19 @@ class StateStore:
             return
         wait = self.lock_timeout_s if wait_s is None else max(wait_s, 0.0)
         if not self._thread_lock.acquire(timeout=wait):
-            self._lock_timed_out(wait)
-            st = self._load_or_fresh(quarantine=False)
-            st.__dict__["_loader"] = self._read_history
-            self._apply_deferred(st)
-            yield st
+            if required:
+                self._lock_timed_out(wait)
+            yield self._unlocked(apply=required)
             return
         try:
             self.saved = False
             self.locks += 1
-            handle = self._acquire(wait)
+            handle = self._acquire(wait, required)
             try:
                 st = self._load_or_fresh(quarantine=handle is not None)
                 st.__dict__["_loader"] = self._read_history
-                self._apply_deferred(st)
+                if handle is not None or required:
+                    self._apply_deferred(st)
                 self._held, self._owner = st, threading.get_ident()
                 try:
                     yield st
@@ -258,12 +260,19 @@ class StateStore:
         finally:
             self._thread_lock.release()
 
+    def _unlocked(self, *, apply: bool) -> State:
+        st = self._load_or_fresh(quarantine=False)
+        st.__dict__["_loader"] = self._read_history
+        if apply:
+            self._apply_deferred(st)
+        return st
+
     def _apply_deferred(self, st: State) -> None:
         changes, self._deferred = self._deferred, []
         for change in changes:
             change(st)
 
-    def _acquire(self, wait_s: float) -> Any | None:
+    def _acquire(self, wait_s: float, required: bool = True) -> Any | None:
         """Take the exclusive lock; None (with a warning) when it cannot be had."""
         try:
             os.makedirs(self._dir, mode=0o700, exist_ok=True)
@@ -277,7 +286,8 @@ class StateStore:
         try:
             return _lock(self._lock_file, wait_s)
         except _LockTimeout:
-            self._lock_timed_out(wait_s)
+            if required:
+                self._lock_timed_out(wait_s)
             return None
         except OSError as e:
             self._not_saved(e)
