@@ -70,6 +70,7 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
     if all(g is not None for g in found.values()):
         return _snapshot(t, found)
+    _prepare([b for b in chosen if found[b.id] is None], telemetry)
     with env.store.update(required=False) as st:    # waits while another caller refreshes
         locked_at = env.now()
         for b in chosen:
@@ -184,6 +185,18 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
     st.in_flight = cached.in_flight_count(b.id, now)
     st.observed = cached.observed_for(b.id)
     return g
+
+
+def _prepare(todo: list[Backend], telemetry: bool) -> None:
+    """Import the HTTP client and the telemetry sources before taking the lock:
+    under a burst, every other caller waits while the lock is held."""
+    import smartollama.ollama  # noqa: F401
+
+    if telemetry:
+        from smartollama.telemetry.dispatch import prepare
+
+        for b in todo:
+            prepare(b.telemetry, b.hardware)
 
 
 def _pages() -> Any:

@@ -169,6 +169,12 @@ def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float,
     return reading, ({"source": name, "state": state} if state else {})
 
 
+def prepare(cfg: TelemetryConfig, hardware: str = "auto") -> None:
+    """Import what probing ``cfg`` will need, now (so that a caller can do it
+    before taking a lock rather than while holding it)."""
+    _preload(cfg.source if cfg.source != "auto" else BY_HARDWARE.get(hardware, "nvml"))
+
+
 def _preload(name: str) -> None:
     """Import a source and its library in the caller's thread, outside the budget.
 
