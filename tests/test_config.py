@@ -181,7 +181,7 @@ def test_schema_and_plain_classes_have_the_same_fields_and_defaults() -> None:
     from smartollama import config, config_schema
 
     for name in ("ModeLimits", "Routing", "TelemetryConfig", "Backend", "ModelRoute",
-                 "UrgencyLimits", "PreloadRule", "History", "Cache", "Config"):
+                 "UrgencyLimits", "PreloadRule", "History", "Cache", "Timeouts", "Config"):
         plain, model = getattr(config, name), getattr(config_schema, name)
         plain_fields = {f.name: f for f in dataclasses.fields(plain)}
         assert list(plain_fields) == list(model.model_fields), name

@@ -112,7 +112,7 @@ def read_config() -> dict[str, Any]:
     try:
         with open(config_file_name(), "rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         data = {}
     modes: dict[str, dict[str, Any]] = {k: dict(v) for k, v in BUILTIN_MODES.items()}
     if isinstance(data.get("modes"), dict):

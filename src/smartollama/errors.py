@@ -6,6 +6,7 @@ status; everything below raises.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -59,6 +60,15 @@ class UnreachableError(SollamaError):
     def __init__(self, message: str, *, host: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.host = host
+
+
+class OutputError(SollamaError):
+    """Standard output cannot be written (a full disk, a closed pipe). A closed
+    pipe (`sollama run ... | head`) is no error: the reader has what it wanted."""
+
+    def __init__(self, e: OSError) -> None:
+        super().__init__(f"cannot write to standard output: {e.strerror or e}")
+        self.closed = isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE
 
 
 class RefusedError(SollamaError):

@@ -50,7 +50,7 @@ def preload_command(when: str, keepalive: str) -> int:
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
     from smartollama.fleet import Request
-    from smartollama.ollama import OllamaClient
+    from smartollama.ollama import OllamaClient, StreamBudget
     from smartollama.run.stream import parse_keepalive
 
     store = app.state()
@@ -67,8 +67,10 @@ def preload_command(when: str, keepalive: str) -> int:
                 failed += 1
                 continue
             b = config.backend(v.backend_used)
-            with OllamaClient(v.host or "", headers=b.headers if b else None) as c:
-                for _ in c.generate(v.model_used or model, "",
+            budget = StreamBudget.of(config.timeouts, v.estimate.wait_s)
+            with (OllamaClient.for_backend(b, config.timeouts, host=v.host) if b else
+                  OllamaClient(v.host or "")) as c:
+                for _ in c.generate(v.model_used or model, "", budget,
                                     keep_alive=parse_keepalive(keepalive)):
                     pass
             click.echo(f"{v.model_used}: loaded on {v.backend_used} for {keepalive}")

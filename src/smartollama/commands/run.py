@@ -91,9 +91,9 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     words = list(prompt)
     stdin_tty = sys.stdin.isatty()
     if not stdin_tty:
-        piped = sys.stdin.read()
-        words = [piped, *words]
+        words = [_piped_text(), *words]
     text = " ".join(words)
+    _check_text(text)
     interactive = stdin_tty and not words
     config = app.config()
     store = app.state()
@@ -160,6 +160,30 @@ def route_command(model: str, **routing: Any) -> int:
             click.echo(f"  try: {verdict.suggestion_command(sug)}  ({sug.why})")
     _warn_state(store)
     return 3 if verdict.action == "refuse" else 0
+
+
+def _piped_text() -> str:
+    """Standard input as the prompt's first part: UTF-8 text, as Ollama's API wants."""
+    from smartollama.errors import SollamaError
+
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SollamaError(
+            f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+            hint="convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+
+
+def _check_text(text: str) -> None:
+    """A prompt whose arguments were not UTF-8 (kept as surrogates by Python)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        from smartollama.errors import SollamaError
+
+        raise SollamaError(f"the prompt is not UTF-8 text (character {e.start} of its "
+                           "arguments)") from None
 
 
 def _routing(routing: dict[str, Any]) -> dict[str, Any]:

@@ -85,8 +85,9 @@ def _observe(choice: Choice, config: Config) -> tuple[list[dict[str, Any]], dict
     not the recording of the run."""
     b = config.backend(choice.backend)
     try:
-        with OllamaClient(choice.host, headers=b.headers if b else None,
-                          connect_timeout=0.5, read_timeout=2.0) as c:
+        if b is None:
+            return None
+        with OllamaClient.for_backend(b, config.timeouts, host=choice.host) as c:
             ps = c.ps()
     except (SollamaError, KeyboardInterrupt):
         return None

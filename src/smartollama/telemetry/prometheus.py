@@ -73,7 +73,7 @@ def preload() -> None:
 
 
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Reading, dict[str, Any]]:
-    text, why = fetch(cfg.url or "", cfg.timeout_s)
+    text, why = fetch(cfg.url or "", cfg.timeout_s, auth=cfg.auth)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
@@ -83,8 +83,9 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
     return reading_from(samples, dict(cfg.match), prev, now)
 
 
-def fetch(url: str, timeout_s: float) -> tuple[str | None, str | None]:
-    """(page, None) or (None, why not)."""
+def fetch(url: str, timeout_s: float, auth: str | None = None
+          ) -> tuple[str | None, str | None]:
+    """(page, None) or (None, why not). ``auth``: "user:password" (basic)."""
     try:
         import httpx
     except ImportError:
@@ -95,6 +96,7 @@ def fetch(url: str, timeout_s: float) -> tuple[str | None, str | None]:
         resp = httpx.get(
             url, timeout=timeout_s, follow_redirects=True, verify=verify,
             headers={"Accept": "text/plain; version=0.0.4"},
+            auth=tuple(auth.split(":", 1)) if auth else None,  # type: ignore[arg-type]
         )
     except httpx.TimeoutException:
         return None, "timed out"
