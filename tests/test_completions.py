@@ -290,7 +290,7 @@ def test_builtin_modes_match_the_config_module() -> None:
     "::1", "fe80::1:11434", "http://bob:s%40cret@h:1/p", "bob:pw@h",
 ])
 def test_base_url_reads_hosts_as_the_config_does(host: str) -> None:
-    from smartollama.config import parse_host
+    from smartollama.hosts import parse_host
 
     assert complete.base_url(host) == parse_host(host)
 

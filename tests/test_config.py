@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from smartollama.config import load_config, parse_config, parse_host
+from smartollama.config import load_config, parse_config
 from smartollama.errors import ConfigError
+from smartollama.hosts import parse_host
 
 DESIGN_EXAMPLE = """
 default_mode = "balanced"

@@ -25,11 +25,10 @@ from smartollama.config import (
     TaskName,
     TelemetrySource,
     UrgencyName,
-    parse_host,
     parse_hours,
     resolve_tier,
-    split_credentials,
 )
+from smartollama.hosts import parse_host, split_credentials
 
 
 class _Strict(BaseModel):

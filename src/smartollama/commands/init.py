@@ -88,8 +88,9 @@ def init_command(hosts_given: tuple[str, ...], force: bool, to_stdout: bool) -> 
     """
     import os
 
-    from smartollama.config import config_path, parse_config, parse_host
+    from smartollama.config import config_path, parse_config
     from smartollama.errors import SollamaError
+    from smartollama.hosts import parse_host
 
     if hosts_given:
         try:
