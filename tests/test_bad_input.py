@@ -15,33 +15,14 @@ from typing import Any
 
 import pytest
 
+from aftermath import in_flight, last_verdict, one_error_line
 from badhost import MODEL, BadHost, backend, tags_of
 from conftest import SOLLAMA, run_sollama
 from smartollama.sim.fleet import dumps_toml
 
 
-def one_error_line(r: subprocess.CompletedProcess[Any]) -> str:
-    err = r.stderr.decode() if isinstance(r.stderr, bytes) else r.stderr
-    assert "Traceback" not in err and "Exception ignored" not in err, err
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("sollama: error:")]
-    assert len(errors) == 1, err
-    return errors[0]
-
-
 def sollama_bytes(*args: str, stdin: bytes = b"", **kw: Any) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([SOLLAMA, *args], input=stdin, capture_output=True, timeout=60, **kw)
-
-
-def recorded() -> dict[str, Any]:
-    r = run_sollama("why", "--json")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def in_flight() -> dict[str, Any]:
-    state = json.loads((Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json").read_text())
-    return {k: v for k, v in state.get("in_flight", {}).items() if v}
 
 
 @pytest.fixture
@@ -57,13 +38,13 @@ def no_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_latin1_prompt_on_stdin_is_one_line() -> None:
     r = sollama_bytes("run", MODEL, stdin="café au lait".encode("latin-1"))
     assert r.returncode == 1
-    assert "standard input is not UTF-8 text (byte 0xe9 at offset 3)" in one_error_line(r)
+    assert "standard input is not UTF-8 text (byte 0xe9 at offset 3)" in one_error_line(r.stderr)
 
 
 def test_a_prompt_argument_that_is_not_utf8_is_one_line() -> None:
     r = sollama_bytes("run", MODEL, os.fsdecode(b"caf\xe9"))
     assert r.returncode == 1
-    assert "the prompt is not UTF-8 text" in one_error_line(r)
+    assert "the prompt is not UTF-8 text" in one_error_line(r.stderr)
 
 
 # -- hosts ----------------------------------------------------------------------------------
@@ -75,13 +56,13 @@ def test_ollama_host_as_a_bare_ipv6_address(no_config_file: None) -> None:
     assert json.loads(shown.stdout)["backends"][0]["host"] == "http://[::1]:11434"   # as Ollama
     r = run_sollama("route", MODEL, env={"OLLAMA_HOST": "[::1]:1"})   # nothing on port 1
     assert r.returncode == 4
-    assert "http://[::1]:1: cannot connect" in one_error_line(r)
+    assert "http://[::1]:1: cannot connect" in one_error_line(r.stderr)
 
 
 def test_a_very_long_host_name_is_one_line(no_config_file: None) -> None:
     r = run_sollama("route", MODEL, env={"OLLAMA_HOST": "a" * 300})
     assert r.returncode == 1
-    assert "OLLAMA_HOST: host name too long (300 characters" in one_error_line(r)
+    assert "OLLAMA_HOST: host name too long (300 characters" in one_error_line(r.stderr)
 
 
 def test_a_very_long_host_name_in_the_config_names_the_key() -> None:
@@ -89,18 +70,18 @@ def test_a_very_long_host_name_in_the_config_names_the_key() -> None:
         {"backends": [backend(f"http://{'b' * 70}.example:11434")]}))
     r = run_sollama("route", MODEL)
     assert r.returncode == 1
-    assert "backends[0] (bad).host: host name too long" in one_error_line(r)
+    assert "backends[0] (bad).host: host name too long" in one_error_line(r.stderr)
 
 
 def test_a_deeply_nested_config_is_one_line() -> None:
     Path(os.environ["SOLLAMA_CONFIG"]).write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     r = run_sollama("route", MODEL)
     assert r.returncode == 1
-    assert "config.toml: invalid TOML: arrays or tables nested too deeply" in one_error_line(r)
+    assert "config.toml: invalid TOML: arrays or tables nested too deeply" in one_error_line(r.stderr)
     Path(os.environ["SOLLAMA_CONFIG"]).write_text("default_mode = " + "[" * 300 + "]" * 300)
     r = run_sollama("route", MODEL)
     assert r.returncode == 1
-    line = one_error_line(r)
+    line = one_error_line(r.stderr)
     assert "default_mode: Input should be a valid string" in line and len(line) < 300
 
 
@@ -115,7 +96,7 @@ def test_a_host_whose_model_list_is_malformed_is_one_line(tags: dict[str, Any], 
         for cmd in (("route", MODEL), ("run", MODEL, "hi"), ("list",)):
             r = run_sollama(*cmd)
             assert r.returncode == 4, r.stderr        # the one host cannot be used
-            assert why in one_error_line(r)
+            assert why in one_error_line(r.stderr)
 
 
 # -- standard output ------------------------------------------------------------------------
@@ -126,8 +107,8 @@ def test_stdout_on_a_full_disk_is_one_line_and_the_run_is_recorded(single_fleet:
         r = subprocess.run([SOLLAMA, "run", MODEL, "hi"], stdout=full, stderr=subprocess.PIPE,
                            stdin=subprocess.DEVNULL, text=True, timeout=60)
     assert r.returncode == 1
-    assert "cannot write to standard output: No space left on device" in one_error_line(r)
-    verdict = recorded()
+    assert "cannot write to standard output: No space left on device" in one_error_line(r.stderr)
+    verdict = last_verdict()
     assert verdict["outcome"]["status"] == "interrupted"
     assert "No space left" in verdict["outcome"]["error"]
     assert in_flight() == {}
@@ -138,7 +119,7 @@ def test_route_on_a_full_disk_is_one_line(single_fleet: object) -> None:
         r = subprocess.run([SOLLAMA, "route", MODEL], stdout=full, stderr=subprocess.PIPE,
                            stdin=subprocess.DEVNULL, text=True, timeout=60)
     assert r.returncode == 1
-    assert "No space left on device" in one_error_line(r)
+    assert "No space left on device" in one_error_line(r.stderr)
 
 
 def test_a_closed_stdout_is_one_line() -> None:
@@ -146,7 +127,7 @@ def test_a_closed_stdout_is_one_line() -> None:
                        stdin=subprocess.DEVNULL, text=True, timeout=60,
                        preexec_fn=lambda: os.close(1))
     assert r.returncode == 1
-    assert "standard output is closed" in one_error_line(r)
+    assert "standard output is closed" in one_error_line(r.stderr)
 
 
 @pytest.fixture
@@ -168,7 +149,7 @@ def test_a_reader_that_stops_early_is_no_error_and_the_run_is_recorded(gated: Ba
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 0, err
     assert "error" not in err and "Traceback" not in err and "Exception" not in err, err
-    verdict = recorded()
+    verdict = last_verdict()
     assert verdict["outcome"]["status"] == "interrupted"
     assert "Broken pipe" in verdict["outcome"]["error"]
     assert in_flight() == {}

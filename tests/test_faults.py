@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from aftermath import in_flight, last_verdict, one_error_line
 from badhost import MODEL, BadHost, backend
 from conftest import run_sollama
 from smartollama.sim.fleet import dumps_toml
@@ -39,24 +40,6 @@ def with_fallback(fleet: Any, host: BadHost) -> None:
     data["model_routing"] = {MODEL: {"prefer_backend": "bad"}}
     data["timeouts"] = FAST
     write_config(data)
-
-
-def last_verdict() -> dict[str, Any]:
-    r = run_sollama("why", "--json")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def in_flight() -> dict[str, Any]:
-    state = json.loads((Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json").read_text())
-    return {k: v for k, v in state.get("in_flight", {}).items() if v}
-
-
-def one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("sollama: error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 @pytest.fixture
