@@ -33,12 +33,12 @@ def only(host: BadHost, **timeouts: float) -> None:
     write_config({"backends": [backend(host.url)], "timeouts": {**FAST, **timeouts}})
 
 
-def with_fallback(fleet: Any, host: BadHost) -> None:
+def with_fallback(fleet: Any, url: str, **timeouts: float) -> None:
     """The bad host first (preferred for the model), the simulator behind it."""
     data = fleet.config()
-    data["backends"].insert(0, backend(host.url))
+    data["backends"].insert(0, backend(url))
     data["model_routing"] = {MODEL: {"prefer_backend": "bad"}}
-    data["timeouts"] = FAST
+    data["timeouts"] = {**FAST, **timeouts}
     write_config(data)
 
 
@@ -51,7 +51,7 @@ def bad(request: pytest.FixtureRequest) -> Iterator[BadHost]:
 @pytest.mark.parametrize("bad", ["hang"], indirect=True)
 def test_a_host_silent_past_its_first_byte_budget_is_hung_and_the_next_answers(
         single_fleet: object, bad: BadHost) -> None:
-    with_fallback(single_fleet, bad)
+    with_fallback(single_fleet, bad.url)
     r = run_sollama("run", MODEL, "--json", "hi", timeout=30)
     assert r.returncode == 0, r.stderr
     assert "Hello from llama3:8b" in r.stdout
@@ -66,7 +66,7 @@ def test_a_host_silent_past_its_first_byte_budget_is_hung_and_the_next_answers(
 @pytest.mark.parametrize("bad", ["not_object"], indirect=True)
 def test_a_stream_line_that_is_not_an_object_is_a_failure_before_the_answer(
         single_fleet: object, bad: BadHost) -> None:
-    with_fallback(single_fleet, bad)
+    with_fallback(single_fleet, bad.url)
     r = run_sollama("run", MODEL, "hi")
     assert r.returncode == 0, r.stderr
     assert "not a JSON object" in r.stderr and "Hello from llama3:8b" in r.stdout
@@ -143,3 +143,20 @@ def test_config_show_lists_the_timeouts() -> None:
     assert json.loads(shown.stdout)["timeouts"] == {
         "connect_s": 2.0, "first_byte_min_s": 10.0, "first_byte_factor": 3.0, "idle_s": 5.0,
         "probe_s": 2.0}
+
+
+def test_a_host_that_accepts_and_never_answers_costs_the_probe_budget(single_fleet: Any) -> None:
+    """The kernel completes the connection (a listening socket's backlog) and nobody
+    ever reads: the look-ups give up after probe_s and the simulator answers."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        with_fallback(single_fleet, f"http://127.0.0.1:{silent.getsockname()[1]}", probe_s=0.5)
+        r = run_sollama("run", MODEL, "--json", "hi", timeout=30)
+    assert r.returncode == 0, r.stderr
+    verdict = json.loads(r.stderr.strip().splitlines()[-1])
+    assert verdict["backend_used"] == "ollama" and "Hello from llama3:8b" in r.stdout
+    bad = next(e for e in verdict["fallback_chain"] if e["backend"] == "bad")
+    assert not bad["accepted"] and "timed out" in bad["reason"], bad

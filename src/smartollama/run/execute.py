@@ -14,15 +14,15 @@ from typing import IO
 from smartollama.config import Config
 from smartollama.errors import BackendError, OutputError, SollamaError, UnreachableError
 from smartollama.run.learn import begin, energy, finish
-from smartollama.run.stream import Answer, Output, RunOptions, stream, summary
+from smartollama.run.stream import Output, RunOptions, RunOutcome, stream, summary
 from smartollama.state import StateStore
 from smartollama.verdict import Choice, Outcome, Verdict
 
-__all__ = ["Answer", "RunOptions", "execute"]
+__all__ = ["RunOutcome", "RunOptions", "execute"]
 
 
 def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore, *,
-            out: IO[str] | None = None, err: IO[str] | None = None) -> Answer:
+            out: IO[str] | None = None, err: IO[str] | None = None) -> RunOutcome:
     """Run the verdict, falling back along its choices; fill `verdict.outcome`.
 
     Whatever happens (an answer, every host failing, Ctrl-C, a closed stdout),
@@ -44,7 +44,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
                       f"falling back to {choice.model} on {choice.backend}\n")
         energy_before = energy(config, store, choice.backend, verdict)
         begin(store, choice.backend, verdict.id)
-        answer = Answer(choice=choice)
+        answer = RunOutcome(choice=choice)
         try:
             stream(choice, backend, config.timeouts, opts, answer, output, err)
         except (UnreachableError, BackendError) as e:
@@ -79,7 +79,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
 
 
 def _give_up_unless_worth_a_fallback(e: SollamaError, verdict: Verdict, choice: Choice,
-                                     answer: Answer, output: Output, config: Config,
+                                     answer: RunOutcome, output: Output, config: Config,
                                      store: StateStore) -> None:
     """Record the run and raise (exit 1) when no other host should be tried: the
     request itself was refused, or the answer had started (never printed twice)."""
@@ -97,7 +97,7 @@ def _give_up_unless_worth_a_fallback(e: SollamaError, verdict: Verdict, choice: 
     raise SollamaError(message) from None
 
 
-def _answered(verdict: Verdict, choice: Choice, answer: Answer) -> None:
+def _answered(verdict: Verdict, choice: Choice, answer: RunOutcome) -> None:
     """The outcome of an answer; the verdict names where it really ran (the failed
     choices stay in the attempts)."""
     outcome = verdict.outcome
@@ -127,7 +127,7 @@ def _worth_a_fallback(e: SollamaError) -> bool:
     return status is None or status >= 500 or status == 404
 
 
-def _fill_outcome(outcome: Outcome, answer: Answer) -> None:
+def _fill_outcome(outcome: Outcome, answer: RunOutcome) -> None:
     f = answer.final
     load = f.get("load_duration")
     outcome.load_s = round(load / 1e9, 3) if load else 0.0

@@ -17,7 +17,7 @@ from smartollama.state import MIN_LOAD_NS, StateStore
 
 if TYPE_CHECKING:
     from smartollama.config import Config
-    from smartollama.run.stream import Answer
+    from smartollama.run.stream import RunOutcome
     from smartollama.verdict import Choice, Verdict
 
 
@@ -42,7 +42,7 @@ def begin(store: StateStore, backend: str, request_id: str) -> None:
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
-            answer: Answer | None, *, record: bool, end: bool = True) -> None:
+            answer: RunOutcome | None, *, record: bool, end: bool = True) -> None:
     """End the in-flight entry; learn from the final chunk; record the verdict."""
     observed = None
     if answer is not None and answer.final and not _already_observed(verdict, choice, answer):
@@ -70,7 +70,7 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
             st.add_verdict(verdict.to_dict(), config.history.size)
 
 
-def _already_observed(verdict: Verdict, choice: Choice, answer: Answer) -> bool:
+def _already_observed(verdict: Verdict, choice: Choice, answer: RunOutcome) -> bool:
     """Nothing new to learn from `/api/ps`: the model was loaded already and its
     memory here was known (the estimate came from an observation)."""
     loaded_before = (answer.final.get("load_duration") or 0) < MIN_LOAD_NS

@@ -41,7 +41,11 @@ class RunOptions:
 
 
 @dataclass
-class Answer:
+class RunOutcome:
+    """An attempt's answer: its text, Ollama's final object (statistics), the time
+    to its first token, where it ran. `execute` returns the one that answered;
+    `verdict.outcome` is what gets recorded."""
+
     text: str = ""
     final: dict[str, Any] = field(default_factory=dict)
     ttft_s: float | None = None
@@ -156,7 +160,7 @@ class Output:
 
 
 def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOptions,
-           answer: Answer, out: Output, err: IO[str]) -> None:
+           answer: RunOutcome, out: Output, err: IO[str]) -> None:
     """Stream one attempt to `out`; `answer.printed` says whether anything was written.
 
     The host's time-outs are `timeouts`' (the first byte scaled to the choice's
