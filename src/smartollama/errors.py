@@ -67,8 +67,9 @@ class OutputError(SollamaError):
     pipe (`sollama run ... | head`) is no error: the reader has what it wanted."""
 
     def __init__(self, e: OSError) -> None:
-        super().__init__(f"cannot write to standard output: {e.strerror or e}")
         self.closed = isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE
+        super().__init__("standard output closed early by its reader" if self.closed else
+                         f"cannot write to standard output: {e.strerror or e}")
 
 
 class RefusedError(SollamaError):
