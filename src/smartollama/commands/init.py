@@ -70,7 +70,8 @@ def render_config(hosts: list[tuple[str, str]], kinds: list[str]) -> str:
     doc = {"default_mode": "balanced", "routing": {"model_mode_conflict": "prefer_model"},
            "backends": backends}
     head = ("# sollama config, written by `sollama init`. Check each backend's hardware and\n"
-            "# max_model_size_gb (what fits in its memory); see the README for every key.\n")
+            "# max_model_size_gb (what fits in its memory). Every key, its default and meaning:\n"
+            "# docs/config.md in sollama's source; `sollama config check` validates this file.\n")
     return head + tomli_w.dumps(doc)
 
 
