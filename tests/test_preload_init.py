@@ -22,7 +22,10 @@ def test_preload_now_loads_the_hours_models(demo_fleet: object) -> None:
     assert "tinyllama:1b" in ps and "mistral:7b" in ps
     schedule = run_sollama("preload", "--schedule")
     assert "00-24: tinyllama:1b, mistral:7b" in schedule.stdout
-    assert "sollama preload --now" in schedule.stdout
+    from conftest import SOLLAMA
+
+    assert f"0 * * * * {SOLLAMA} preload --now" in schedule.stdout   # cron's PATH lacks it
+    assert "install.sh --timer" in schedule.stdout
 
 
 def test_preload_with_nothing_scheduled(demo_fleet: object) -> None:

@@ -18,6 +18,18 @@ def rules_for_hour(rules: list, hour: int) -> list:  # type: ignore[type-arg]
     return out
 
 
+def _self_path() -> str:
+    """This sollama by absolute path, as the shell found it (a link in ~/.local/bin stays a
+    link, so an upgrade keeps the line working)."""
+    import os
+    import shutil
+    import sys
+
+    argv0 = sys.argv[0]
+    found = argv0 if os.sep in argv0 else shutil.which(argv0)
+    return os.path.abspath(found or argv0)
+
+
 @click.command("preload")
 @click.option("--now", "when", flag_value="now", default=True,
               help="Load the models scheduled for this hour (default).")
@@ -38,7 +50,9 @@ def preload_command(when: str, keepalive: str) -> int:
             return 0
         for r in config.preload:
             click.echo(f"{r.hours}: {', '.join(r.models)}")
-        click.echo("\nto run it every hour, add to `crontab -e`:\n  0 * * * * sollama preload --now")
+        click.echo("\nto run it every hour, add to `crontab -e` (cron's PATH is short, so the "
+                   f"full path):\n  0 * * * * {_self_path()} preload --now\n"
+                   "or install a systemd user timer with `./install.sh --timer`")
         return 0
     hour = time.localtime().tm_hour
     rules = rules_for_hour(config.preload, hour)
