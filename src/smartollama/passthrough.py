@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 
-from smartollama.errors import ExitCode, SollamaError
+from smartollama.errors import SollamaError, UsageError
 
 
 def real_ollama() -> str | None:
@@ -22,13 +22,6 @@ def real_ollama() -> str | None:
     return None
 
 
-class UnknownCommandError(SollamaError):
-    """A word that is neither sollama's command nor one a real `ollama` could take: a usage
-    error, as click's own."""
-
-    exit_code = ExitCode.USAGE
-
-
 def _not_a_command(cmd: str) -> SollamaError:
     """The one line for an unknown command, with the closest commands when one is near."""
     import difflib
@@ -41,7 +34,7 @@ def _not_a_command(cmd: str) -> SollamaError:
     near = difflib.get_close_matches(cmd, [*COMMANDS, *ALIASES, *PASSTHROUGH], n=3, cutoff=0.6)
     hint = ("did you mean " + " or ".join(f"`sollama {n}`" for n in near) + "?" if near
             else "see `sollama --help`")
-    return UnknownCommandError(f"no such command '{cmd}' (and no real `ollama` on PATH to "
+    return UsageError(f"no such command '{cmd}' (and no real `ollama` on PATH to "
                                "hand it to)", hint=hint)
 
 
