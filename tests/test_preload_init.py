@@ -28,6 +28,17 @@ def test_preload_now_loads_the_hours_models(demo_fleet: object) -> None:
     assert "install.sh --timer" in schedule.stdout
 
 
+def test_preload_dry_run_loads_nothing(demo_fleet: object) -> None:
+    cfg = Path(os.environ["SOLLAMA_CONFIG"])
+    cfg.write_text(demo_fleet.config_toml(  # type: ignore[attr-defined]
+        preload=[{"hours": "00-24", "models": ["tinyllama:1b"]}]))
+    before = run_sollama("ps").stdout
+    r = run_sollama("preload", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("tinyllama:1b: would load on ollama-")
+    assert run_sollama("ps").stdout == before and "tinyllama" not in before
+
+
 def test_preload_with_nothing_scheduled(demo_fleet: object) -> None:
     r = run_sollama("preload")
     assert r.returncode == 0 and "nothing scheduled" in r.stdout

@@ -35,9 +35,11 @@ def _self_path() -> str:
               help="Load the models scheduled for this hour (default).")
 @click.option("--schedule", "when", flag_value="schedule",
               help="Print the schedule and a crontab line to run it hourly.")
+@click.option("--dry-run", is_flag=True,
+              help="Say where this hour's models would load, and load nothing.")
 @click.option("--keepalive", default="1h", show_default=True, metavar="DURATION",
               help="How long the loaded models stay loaded.")
-def preload_command(when: str, keepalive: str) -> int:
+def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     """Load models per the time-of-day schedule (`[[preload]]` in the config)."""
     import time
 
@@ -79,6 +81,9 @@ def preload_command(when: str, keepalive: str) -> int:
             if v.action == "refuse" or not v.backend_used:
                 click.echo(f"{model}: not loaded ({v.reason})")
                 failed += 1
+                continue
+            if dry_run:
+                click.echo(f"{v.model_used}: would load on {v.backend_used} ({v.reason})")
                 continue
             b = config.backend(v.backend_used)
             with OllamaClient(v.host or "", headers=b.headers if b else None) as c:
