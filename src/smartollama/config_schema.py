@@ -66,7 +66,7 @@ class TelemetryConfig(_Strict):
     url: str | None = None
     match: dict[str, str] = Field(default_factory=dict)
     #: "user:password" split off `url` (not a key of the file)
-    auth: str | None = Field(None, repr=False)
+    auth: str | None = Field(None, repr=False, exclude=True)
     # probe budget
     timeout_s: float = Field(0.5, gt=0)
     # static values (also allowed as overrides on other sources: none)
@@ -104,7 +104,7 @@ class Backend(_Strict):
     #: extra HTTP headers (e.g. Authorization) for this host; never recorded.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     #: "user:password" split off `host` (not a key of the file)
-    auth: str | None = Field(None, repr=False)
+    auth: str | None = Field(None, repr=False, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -260,7 +260,10 @@ def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
         raise ValueError(_describe(e, data)) from None
     except _KeyError as e:
         raise ValueError(f"{e.key}: {e.message}") from None
-    return cfg.model_dump(mode="json")
+    out = cfg.model_dump(mode="json")
+    for b, model in zip(out["backends"], cfg.backends, strict=True):   # not keys: not dumped
+        b["auth"], b["telemetry"]["auth"] = model.auth, model.telemetry.auth
+    return out
 
 
 def _describe(e: ValidationError, data: dict[str, Any]) -> str:
