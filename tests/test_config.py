@@ -207,8 +207,8 @@ def _json(value: object) -> object:
         return {k: _json(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+    if hasattr(value, "model_fields"):     # every field, those not dumped (auth) too
+        return {name: _json(getattr(value, name)) for name in type(value).model_fields}
     return value
 
 

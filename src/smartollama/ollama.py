@@ -140,22 +140,20 @@ class OllamaClient:
         return data if isinstance(data, dict) else {}
 
     def _models(self, path: str) -> list[dict[str, Any]]:
-        """`/api/tags` or `/api/ps`: the models, each an object whose sizes are numbers."""
+        """`/api/tags` or `/api/ps`: the models, each an object; a size that is not
+        a number (`"size": "huge"`) is left out, as unknown."""
         models = self._json("GET", path).get("models")
         if models is None:
             return []
         where = f"{self.host}{path}"
         if not isinstance(models, list):
             raise BackendError(f"{where}: \"models\" is not a list", host=self.host)
+        out = []
         for i, m in enumerate(models):
             if not isinstance(m, dict) or not isinstance(m.get("details") or {}, dict):
                 raise BackendError(f"{where}: models[{i}] is not a model object", host=self.host)
-            for key in _NUMBERS:
-                v = m.get(key)
-                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                    raise BackendError(f"{where}: models[{i}].{key} is not a number "
-                                       f"({str(v)[:40]!r})", host=self.host)
-        return models
+            out.append({k: v for k, v in m.items() if k not in _NUMBERS or _is_number(v)})
+        return out
 
     def _stream(self, path: str, body: dict[str, Any], model: str, budget: StreamBudget
                 ) -> Iterator[dict[str, Any]]:
@@ -209,8 +207,7 @@ class OllamaClient:
         if chunk.get("done"):
             # the final object's statistics: numbers, or left out
             for key in _DONE_NUMBERS:
-                v = chunk.get(key)
-                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                if key in chunk and not _is_number(chunk[key]):
                     del chunk[key]
         if chunk.get("error"):
             # an error inside a 200 stream is the host's trouble (the runner
@@ -253,6 +250,10 @@ class OllamaClient:
         if status == 404 and model is not None:
             return ModelNotFoundError(f"{self.host}: {message}", status=status, host=self.host)
         return BackendError(f"{self.host}: {message}", status=status, host=self.host)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
 
 
 def _within(limit: float | None, left: float | None) -> float | None:
