@@ -203,11 +203,13 @@ def _json(value: object) -> object:
     """A plain config object, a pydantic model or a dict of them, as JSON values."""
     import dataclasses
 
+    from pydantic import BaseModel
+
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "model_fields"):     # every field, those not dumped (auth) too
+    if isinstance(value, BaseModel):      # every field, those not dumped (auth) too
         return {name: _json(getattr(value, name)) for name in type(value).model_fields}
     return value
 
