@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from smartollama.env import Environment
     from smartollama.fleet import FleetSnapshot, Request
-    from smartollama.run.stream import Answer, RunOptions
+    from smartollama.run.stream import RunOptions, RunOutcome
     from smartollama.state import State
     from smartollama.verdict import Verdict
-
-    RunOutcome = Answer
 
 
 def route(request: Request, env: Environment, *, prompt: str | None = None,

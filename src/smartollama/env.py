@@ -116,17 +116,12 @@ class Environment:
         self.stderr.flush()
 
     # -- host access --------------------------------------------------------------
-    def client(self, backend: Backend, *, connect_timeout: float | None = None,
-               read_timeout: float | None = None) -> Any:
-        """An Ollama client for ``backend``'s host (httpx: imported only now)."""
+    def client(self, backend: Backend) -> Any:
+        """An Ollama client for ``backend``'s host, within the config's
+        `[timeouts]` for look-ups (httpx: imported only now)."""
         from smartollama.ollama import OllamaClient
 
-        kw: dict[str, Any] = {}
-        if connect_timeout is not None:
-            kw["connect_timeout"] = connect_timeout
-        if read_timeout is not None:
-            kw["read_timeout"] = read_timeout
-        return OllamaClient(backend.host, headers=backend.headers, **kw)
+        return OllamaClient.for_backend(backend, self.config.timeouts)
 
     def probe(self, backend: Backend, memo: dict[str, Any] | None, now: float, *,
               pages: Pages | None = None) -> tuple[Reading, dict[str, Any]]:

@@ -24,10 +24,6 @@ from smartollama.telemetry.base import Reading
 if TYPE_CHECKING:
     from smartollama.env import Environment
 
-#: connect budget when asking a host for its model lists; a dead host must
-#: not hold a prompt up for long (a refused connection returns at once).
-PROBE_CONNECT_TIMEOUT_S = 1.0
-PROBE_READ_TIMEOUT_S = 5.0
 #: how long "unreachable" is remembered, so a burst does not wait on a dead host each call
 UNREACHABLE_TTL_S = 2.0
 
@@ -131,14 +127,14 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
         if tags is None:
             if offline:
                 return None
-            client = _client(env, b)
+            client = env.client(b)
             tags = client.tags()
             g.cache_puts[key("tags", b.host)] = tags
         ps = get(key("ps", b.host), config.cache.ps_ttl_s)
         if ps is None:
             if offline:
                 return None
-            client = client or _client(env, b)
+            client = client or env.client(b)
             ps = client.ps()
             g.cache_puts[key("ps", b.host)] = ps
         st.models = {}
@@ -155,7 +151,7 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
                 if show is None:
                     if offline:
                         return None
-                    client = client or _client(env, b)
+                    client = client or env.client(b)
                     try:
                         show = _show_summary(client.show(st.models[name].name))
                     except SollamaError:
@@ -207,11 +203,6 @@ def _pages() -> Any:
 
 class _Remembered(Exception):
     """A backend the state cache remembers as unreachable (for UNREACHABLE_TTL_S)."""
-
-
-def _client(env: Environment, b: Backend) -> Any:
-    return env.client(b, connect_timeout=PROBE_CONNECT_TIMEOUT_S,
-                      read_timeout=PROBE_READ_TIMEOUT_S)
 
 
 def fresh_reading(b: Backend, env: Environment) -> Reading:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -90,9 +90,9 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     words = list(prompt)
     stdin_tty = env.stdin_tty
     if not stdin_tty:
-        piped = env.stdin.read()
-        words = [piped, *words]
+        words = [_piped_text(env.stdin), *words]
     text = " ".join(words)
+    _check_text(text)
     interactive = stdin_tty and not words
     request = build_request(model, env, **_routing(routing))
     verdict = _route(request, env, prompt=text, will_run=True)
@@ -104,7 +104,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
             env.stderr.write(verdict.to_json() + "\n")
         env.warn_state()
         raise click.exceptions.Exit(3)
-    from smartollama.run.execute import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
@@ -149,6 +149,33 @@ def route_command(model: str, **routing: Any) -> int:
             click.echo(f"  try: {verdict.suggestion_command(sug)}  ({sug.why})")
     env.warn_state()
     return 3 if verdict.action == "refuse" else 0
+
+
+def _piped_text(stdin: IO[str]) -> str:
+    """Standard input as the prompt's first part: UTF-8 text, as Ollama's API wants."""
+    from smartollama.errors import SollamaError
+
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:      # a text stream an Environment was given
+        return str(stdin.read())
+    data: bytes = buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SollamaError(
+            f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+            hint="convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+
+
+def _check_text(text: str) -> None:
+    """A prompt whose arguments were not UTF-8 (kept as surrogates by Python)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        from smartollama.errors import SollamaError
+
+        raise SollamaError(f"the prompt is not UTF-8 text (character {e.start} of its "
+                           "arguments)") from None
 
 
 def _routing(routing: dict[str, Any]) -> dict[str, Any]:

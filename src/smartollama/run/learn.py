@@ -20,7 +20,7 @@ from smartollama.state import MIN_LOAD_NS, StateStore, key
 
 if TYPE_CHECKING:
     from smartollama.config import Config
-    from smartollama.run.stream import Answer
+    from smartollama.run.stream import RunOutcome
     from smartollama.verdict import Choice, Verdict
 
 
@@ -64,7 +64,7 @@ def begin(store: StateStore, backend: str, request_id: str) -> None:
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
-            answer: Answer | None, *, record: bool, end: bool = True) -> None:
+            answer: RunOutcome | None, *, record: bool, end: bool = True) -> None:
     """End the in-flight entry; learn from the final chunk; record the verdict."""
     observed = None
     if answer is not None and answer.final and not _already_observed(verdict, choice, answer):
@@ -110,7 +110,7 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
         change(st)
 
 
-def _already_observed(verdict: Verdict, choice: Choice, answer: Answer) -> bool:
+def _already_observed(verdict: Verdict, choice: Choice, answer: RunOutcome) -> bool:
     """Nothing new to learn from `/api/ps`: the model was loaded already and its
     memory here was known (the estimate came from an observation)."""
     loaded_before = (answer.final.get("load_duration") or 0) < MIN_LOAD_NS
@@ -125,8 +125,9 @@ def _observe(choice: Choice, config: Config) -> tuple[list[dict[str, Any]], dict
     not the recording of the run."""
     b = config.backend(choice.backend)
     try:
-        with OllamaClient(choice.host, headers=b.headers if b else None,
-                          connect_timeout=0.5, read_timeout=2.0) as c:
+        if b is None:
+            return None
+        with OllamaClient.for_backend(b, config.timeouts, host=choice.host) as c:
             ps = c.ps()
     except (SollamaError, KeyboardInterrupt):
         return None

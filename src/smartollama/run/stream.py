@@ -7,16 +7,20 @@ to do when it fails, is `execute`'s business.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from smartollama.errors import SollamaError
-from smartollama.ollama import OllamaClient, go_duration
+from smartollama.errors import OutputError, SollamaError
+from smartollama.ollama import OllamaClient, StreamBudget, go_duration
 from smartollama.verdict import Choice
+
+if TYPE_CHECKING:
+    from smartollama.config import Backend, Timeouts
 
 
 @dataclass
@@ -37,7 +41,11 @@ class RunOptions:
 
 
 @dataclass
-class Answer:
+class RunOutcome:
+    """An attempt's answer: its text, Ollama's final object (statistics), the time
+    to its first token, where it ran. `execute` returns the one that answered;
+    `verdict.outcome` is what gets recorded."""
+
     text: str = ""
     final: dict[str, Any] = field(default_factory=dict)
     ttft_s: float | None = None
@@ -84,7 +92,7 @@ class Spinner:
 class WordWrap:
     """Wraps streamed text at the terminal width, as `ollama run` does."""
 
-    def __init__(self, out: IO[str], enabled: bool) -> None:
+    def __init__(self, out: Output, enabled: bool) -> None:
         self.out = out
         width = shutil.get_terminal_size((80, 24)).columns
         self.width = width if enabled and width >= 10 else 0
@@ -119,55 +127,98 @@ class WordWrap:
         self.out.flush()
 
 
-def stream(choice: Choice, headers: dict[str, str], opts: RunOptions, answer: Answer,
-            out: IO[str], err: IO[str]) -> None:
-    """Stream one attempt to `out`; `answer.printed` says whether anything was written."""
+class Output:
+    """Standard output as the answer sees it: whether a line is left open, and a
+    write that fails (a closed pipe, a full disk) raised as `OutputError`."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.open_line = False
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        try:
+            self.out.write(text)
+        except OSError as e:
+            raise OutputError(e) from None
+        self.open_line = not text.endswith("\n")
+
+    def flush(self) -> None:
+        try:
+            self.out.flush()
+        except OSError as e:
+            raise OutputError(e) from None
+
+    def end_line(self) -> None:
+        """A line break if the answer left its line open, so that what follows
+        (an error) starts on a fresh line; a stdout that fails is left be."""
+        if self.open_line:
+            with contextlib.suppress(OutputError):
+                self.write("\n")
+                self.flush()
+
+
+def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOptions,
+           answer: RunOutcome, out: Output, err: IO[str]) -> None:
+    """Stream one attempt to `out`; `answer.printed` says whether anything was written.
+
+    The host's time-outs are `timeouts`' (the first byte scaled to the choice's
+    expected wait); what it sends after its final `done` object is not read."""
     fields: dict[str, Any] = {
         "format": _format(opts.format), "keep_alive": parse_keepalive(opts.keepalive),
         "options": opts.options or None, "think": _think(opts.think), "truncate": opts.truncate,
     }
+    budget = StreamBudget.of(timeouts, choice.wait_s)
     t0 = time.monotonic()
     wrap = WordWrap(out, opts.wordwrap)
     spinner = Spinner(err) if opts.spinner else None
     thinking = False
-    with OllamaClient(choice.host, headers=headers) as client:
+    with OllamaClient.for_backend(backend, timeouts, host=choice.host) as client:
         chunks: Iterator[dict[str, Any]]
         if opts.messages is not None:
-            chunks = client.chat(choice.model, opts.messages, **fields)
+            chunks = client.chat(choice.model, opts.messages, budget, **fields)
         else:
-            chunks = client.generate(choice.model, opts.prompt, **fields)
+            chunks = client.generate(choice.model, opts.prompt, budget, **fields)
         if spinner:
             spinner.__enter__()
         try:
             for chunk in chunks:
-                msg = chunk.get("message") or {}
-                think_text = chunk.get("thinking") or msg.get("thinking") or ""
-                text = chunk.get("response") if "response" in chunk else msg.get("content", "")
+                think_text, text = _texts(chunk)
                 if (think_text or text) and answer.ttft_s is None:
                     answer.ttft_s = time.monotonic() - t0
                     if spinner:
                         spinner.stop()
                 if think_text and not opts.hidethinking:
+                    answer.printed = True
                     if not thinking:
                         wrap.write("Thinking...\n")
                         thinking = True
                     wrap.write(think_text)
-                    answer.printed = True
                 if text:
+                    answer.printed = True
                     if thinking:
                         wrap.write("\n...done thinking.\n\n")
                         thinking = False
                     wrap.write(text)
                     answer.text += text
-                    answer.printed = True
                 if chunk.get("done"):
                     answer.final = chunk
         finally:
             if spinner:
                 spinner.stop()
-    if answer.final.get("done") and (answer.text or opts.prompt or opts.messages):
+    if answer.text or opts.prompt or opts.messages:
         out.write("\n\n")
         out.flush()
+
+
+def _texts(chunk: dict[str, Any]) -> tuple[str, str]:
+    """(thinking, answer text) of one chunk of /api/generate or /api/chat."""
+    msg = chunk.get("message")
+    msg = msg if isinstance(msg, dict) else {}
+    think = chunk.get("thinking") or msg.get("thinking") or ""
+    text = chunk.get("response") if "response" in chunk else msg.get("content", "")
+    return (think if isinstance(think, str) else "", text if isinstance(text, str) else "")
 
 
 def summary(final: dict[str, Any], err: IO[str]) -> None:

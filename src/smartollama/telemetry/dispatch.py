@@ -66,9 +66,9 @@ class Pages:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pages: dict[str, tuple[threading.Lock, list[Any]]] = {}
+        self._pages: dict[Any, tuple[threading.Lock, list[Any]]] = {}
 
-    def get(self, url: str, fetch: Callable[[], tuple[str | None, str | None]]
+    def get(self, url: Any, fetch: Callable[[], tuple[str | None, str | None]]
             ) -> tuple[str | None, str | None]:
         with self._lock:
             entry = self._pages.setdefault(url, (threading.Lock(), []))
@@ -157,7 +157,8 @@ def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float,
         module = importlib.import_module(f"smartollama.telemetry.{MODULES[name]}")
         if name == "prometheus" and pages is not None:
             url = cfg.url or ""
-            page = pages.get(url, lambda: module.fetch(url, cfg.timeout_s))
+            page = pages.get((url, cfg.auth),
+                             lambda: module.fetch(url, cfg.timeout_s, auth=cfg.auth))
             reading, state = module.read(cfg, prev or {}, now, page=page)
         elif name == "intel-npu":
             reading, state = module.read_npu(cfg, prev or {}, now)

@@ -75,7 +75,7 @@ def preload() -> None:
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
          page: tuple[str | None, str | None] | None = None) -> tuple[Reading, dict[str, Any]]:
     """``page``: `fetch`'s answer for ``cfg.url`` already had in this pass."""
-    text, why = page if page is not None else fetch(cfg.url or "", cfg.timeout_s)
+    text, why = page if page is not None else fetch(cfg.url or "", cfg.timeout_s, auth=cfg.auth)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
@@ -85,8 +85,9 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
     return reading_from(samples, dict(cfg.match), prev, now)
 
 
-def fetch(url: str, timeout_s: float) -> tuple[str | None, str | None]:
-    """(page, None) or (None, why not)."""
+def fetch(url: str, timeout_s: float, auth: str | None = None
+          ) -> tuple[str | None, str | None]:
+    """(page, None) or (None, why not). ``auth``: "user:password" (basic)."""
     try:
         import httpx
     except ImportError:
@@ -97,6 +98,7 @@ def fetch(url: str, timeout_s: float) -> tuple[str | None, str | None]:
         resp = httpx.get(
             url, timeout=timeout_s, follow_redirects=True, verify=verify,
             headers={"Accept": "text/plain; version=0.0.4"},
+            auth=tuple(auth.split(":", 1)) if auth else None,  # type: ignore[arg-type]
         )
     except httpx.TimeoutException:
         return None, "timed out"
