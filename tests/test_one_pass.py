@@ -220,6 +220,29 @@ def test_a_state_directory_others_can_write_is_not_written(single_fleet: object)
     assert sorted(p.name for p in state_dir().iterdir()) == []
 
 
+def test_a_group_writable_state_directory_is_used(single_fleet: object) -> None:
+    """umask 002 with a group per user: not refused (only others' write is)."""
+    write_config(single_fleet)
+    state_dir().mkdir(parents=True)
+    os.chmod(state_dir(), 0o770)
+    r = run_sollama("run", "llama3:8b", "hi")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert len(history_ids()) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0,
+                    reason="giving a directory to another user needs root")
+def test_a_state_directory_owned_by_another_user_is_not_written(single_fleet: object) -> None:
+    write_config(single_fleet)
+    state_dir().mkdir(mode=0o700, parents=True)
+    os.chown(state_dir(), 65534, 65534)
+    r = run_sollama("run", "llama3:8b", "hi")
+    assert r.returncode == 0, r.stderr
+    assert "hi" in r.stdout
+    assert len([ln for ln in r.stderr.splitlines() if "owned by another user" in ln]) == 1
+    assert list(state_dir().iterdir()) == []
+
+
 def test_a_new_state_directory_is_private(single_fleet: object) -> None:
     write_config(single_fleet)
     assert run_sollama("run", "llama3:8b", "hi").returncode == 0

@@ -9,19 +9,18 @@ import stat
 
 
 def unsafe_directory(directory: str) -> str | None:
-    """Why ``directory`` must not be written into (another user owns it, others
-    can write to it, it is a symlink), or None when it is safe (or absent: the
-    write itself says what is wrong)."""
+    """Why ``directory`` must not be written into (another user owns it, or
+    others can write to it and so plant files there), or None when it is safe
+    (or absent: the write itself says what is wrong). A directory shared with
+    one's own group (umask 002, a group per user) is not refused."""
     try:
-        st = os.lstat(directory)
+        st = os.stat(directory)
     except OSError:
         return None
-    if stat.S_ISLNK(st.st_mode):
-        return f"{directory} is a symlink"
     getuid = getattr(os, "getuid", None)
     if getuid is not None and st.st_uid != getuid():
         return f"{directory} is owned by another user (uid {st.st_uid})"
-    if st.st_mode & 0o022:
+    if st.st_mode & stat.S_IWOTH:
         return (f"{directory} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
                 f"`chmod 700 {directory}` fixes it")
     return None

@@ -294,7 +294,8 @@ class StateStore:
             return None
 
     def unsafe_directory(self) -> str | None:
-        """Why the state directory must not be written into, or None."""
+        """Why the state directory must not be written into, or None
+        (`smartollama.state.files.unsafe_directory`)."""
         return unsafe_directory(self._dir)
 
     def _lock_timed_out(self, wait_s: float) -> None:
