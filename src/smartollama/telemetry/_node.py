@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from smartollama.telemetry import _hwmon
+from smartollama.telemetry import _hwmon, amdgpu
 from smartollama.telemetry._exporter import Device, Found, Samples, canon, matches, pick, show
-from smartollama.telemetry.base import FIELDS, NA, Reading
+from smartollama.telemetry.base import FIELDS, NA, Reading, Value
 
 GPU_CHIPS = ("amdgpu", "i915", "xe", "nouveau")
 CPU_CHIPS = ("coretemp", "k10temp", "zenpower")
@@ -87,10 +87,8 @@ def node_exporter(samples: Samples, match: dict[str, str], prev: dict[str, Any],
     state: dict[str, Any] = {}
     kind = dev.labels["chip_name"]
     if kind == "amdgpu":
-        from smartollama.telemetry import amdgpu
-
         amdgpu.hwmon_values(chip, r)
-        _drm(samples, match, dev, r, len(devices))
+        _drm(samples, match, dev, chip, r, len(devices))
     elif kind in ("xe", "i915"):
         from smartollama.telemetry import intel
 
@@ -125,7 +123,8 @@ def _other_chip(chip: _hwmon.Chip, r: Reading) -> None:
         r.put(f, chip.values[a] if a else NA("not exported"), chip.source, chip.origin(a) if a else "")
 
 
-def _drm(samples: Samples, match: dict[str, str], dev: Device, r: Reading, chips: int) -> None:
+def _drm(samples: Samples, match: dict[str, str], dev: Device, chip: _hwmon.Chip, r: Reading,
+         chips: int) -> None:
     """VRAM and busy % from the drm collector, for the card tied to this chip."""
     cards = _drm_cards(samples)
     want = next((v for k, v in match.items() if canon(k)[0] == "card"), None) or dev.labels.get("card")
@@ -144,12 +143,25 @@ def _drm(samples: Samples, match: dict[str, str], dev: Device, r: Reading, chips
         return
     s = cards[card]
     where = {n: f'{n}{{card="{card}"}}' for n in s}
-    total, used = s.get("node_drm_memory_vram_size_bytes"), s.get("node_drm_memory_vram_used_bytes")
-    r.put("mem_total_gb", total / 1e9 if total else NA("not exported"), "node_exporter",
-          where.get("node_drm_memory_vram_size_bytes", ""))
-    if total and used is not None:
-        r.put("mem_free_gb", max(0.0, total - used) / 1e9, "node_exporter",
-              f"{where['node_drm_memory_vram_size_bytes']} - {where['node_drm_memory_vram_used_bytes']}")
+
+    def gb(name: str) -> Value:
+        v = s.get(name)
+        return NA("not exported") if v is None else v / 1e9  # bytes → GB
+
+    vram = (gb("node_drm_memory_vram_size_bytes"), gb("node_drm_memory_vram_used_bytes"))
+    gtt = (gb("node_drm_memory_gtt_size_bytes"), gb("node_drm_memory_gtt_used_bytes"))
+    apu = not any(isinstance(v, NA) for v in (vram[0], gtt[0])) and \
+        amdgpu.looks_like_apu(chip, float(vram[0]), float(gtt[0]))  # type: ignore[arg-type]
+    total, free = amdgpu.memory(vram, gtt, apu)
+    vs, vu = where.get("node_drm_memory_vram_size_bytes", ""), where.get("node_drm_memory_vram_used_bytes", "")
+    if apu:
+        r.detail["memory"] = "APU (no fan, GTT larger than VRAM): VRAM carve-out + GTT"
+        gs, gu = where["node_drm_memory_gtt_size_bytes"], where.get("node_drm_memory_gtt_used_bytes", "")
+        r.put("mem_total_gb", total, "node_exporter", f"{vs} + {gs}")
+        r.put("mem_free_gb", free, "node_exporter", f"{vs} - {vu} + {gs} - {gu}")
+    else:
+        r.put("mem_total_gb", total, "node_exporter", vs)
+        r.put("mem_free_gb", free, "node_exporter", f"{vs} - {vu}")
     busy = s.get("node_drm_gpu_busy_percent")
     if busy is not None:
         r.put("util_pct", busy, "node_exporter", where["node_drm_gpu_busy_percent"])

@@ -70,16 +70,16 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
     device = card / "device"
     r = Reading(source="amdgpu", time=now)
     r.detail["card"] = card.name
-    _memory(r, device, card.name)
+    hw = hwmon_named(device, (DRIVER,)) or next(iter(hwmons(device)), None)
+    chip = _hwmon.from_sysfs(hw) if hw is not None else None
+    _memory(r, device, card.name, chip)
     r.put("util_pct", read_value(device / "gpu_busy_percent"), "sysfs",
           f"{card.name}/device/gpu_busy_percent")
-
-    hw = hwmon_named(device, (DRIVER,)) or next(iter(hwmons(device)), None)
-    if hw is None:
+    if chip is None:
         for f in ("fan_pct", "temp_c", "power_w", "power_limit_w", "energy_j"):
             setattr(r, f, NA("no hwmon for this card"))
     else:
-        hwmon_values(_hwmon.from_sysfs(hw), r)
+        hwmon_values(chip, r)
     return _zeros.apply(r), {}
 
 
@@ -95,30 +95,48 @@ def is_apu(device: Path) -> bool | None:
     return header[2] in APU_FORMATS
 
 
-def _memory(r: Reading, device: Path, card: str) -> None:
+def looks_like_apu(chip: _hwmon.Chip, vram_total: float, gtt_total: float) -> bool:
+    """Where gpu_metrics cannot be read (node_exporter does not export it): an APU is
+    what has no fan and a GTT pool larger than its VRAM (a dGPU has a fan, or, on a
+    fanless datacenter board, far more VRAM than GTT)."""
+    has_fan = any(a.startswith(("fan", "pwm")) for a in chip.values)
+    return not has_fan and gtt_total > vram_total
+
+
+def memory(vram: tuple[Value, Value], gtt: tuple[Value, Value], apu: bool | None
+           ) -> tuple[Value, Value]:
+    """(total, free) GB: the VRAM, or on an APU the VRAM carve-out plus GTT."""
+    (total, used), (gtt_total, gtt_used) = vram, gtt
+    if isinstance(total, NA) or isinstance(used, NA):
+        why = total if isinstance(total, NA) else used
+        return total, why
+    free = max(0.0, total - used)
+    if not apu or isinstance(gtt_total, NA) or isinstance(gtt_used, NA):
+        return total, free
+    return total + gtt_total, free + max(0.0, gtt_total - gtt_used)
+
+
+def _memory(r: Reading, device: Path, card: str, chip: _hwmon.Chip | None) -> None:
     """VRAM, or VRAM + GTT on an APU (see the module's docstring); bytes → GB."""
-    where = f"{card}/device"
-    total = read_value(device / "mem_info_vram_total", 1e-9)
-    used = read_value(device / "mem_info_vram_used", 1e-9)
-    gtt_total = read_value(device / "mem_info_gtt_total", 1e-9)
-    gtt_used = read_value(device / "mem_info_gtt_used", 1e-9)
-    if not isinstance(gtt_total, NA):
-        r.detail["gtt_total_gb"] = round(gtt_total, 3)
+    vram = (read_value(device / "mem_info_vram_total", 1e-9), read_value(device / "mem_info_vram_used", 1e-9))
+    gtt = (read_value(device / "mem_info_gtt_total", 1e-9), read_value(device / "mem_info_gtt_used", 1e-9))
     apu = is_apu(device)
+    if apu is None and chip is not None and not any(isinstance(v, NA) for v in (vram[0], gtt[0])):
+        apu = looks_like_apu(chip, float(vram[0]), float(gtt[0]))  # type: ignore[arg-type]
+    total, free = memory(vram, gtt, apu)
+    where = f"{card}/device/mem_info_vram"
+    if apu and total != vram[0]:
+        r.detail["vram_total_gb"] = round(float(vram[0]), 3)  # type: ignore[arg-type]
+        r.detail["memory"] = "APU: VRAM carve-out + GTT"
+        r.put("mem_total_gb", total, "sysfs", f"{where}_total + {card}/device/mem_info_gtt_total")
+        r.put("mem_free_gb", free, "sysfs", f"{where}_total - vram_used + gtt_total - gtt_used")
+    else:
+        r.put("mem_total_gb", total, "sysfs", f"{where}_total")
+        r.put("mem_free_gb", free, "sysfs", f"{where}_total - {card}/device/mem_info_vram_used")
+    if not isinstance(gtt[0], NA):
+        r.detail["gtt_total_gb"] = round(gtt[0], 3)
     if apu is not None:
         r.detail["apu"] = apu
-    free: Value = used if isinstance(used, NA) else total if isinstance(total, NA) else max(0.0, total - used)
-    src_total, src_free = f"{where}/mem_info_vram_total", f"{where}/mem_info_vram_used"
-    if apu and not isinstance(gtt_total, NA) and not isinstance(total, NA):
-        r.detail["vram_total_gb"] = round(total, 3)
-        gtt_free = gtt_total - gtt_used if not isinstance(gtt_used, NA) else NA(gtt_used.reason)
-        free = NA(gtt_free.reason) if isinstance(gtt_free, NA) or isinstance(free, NA) \
-            else free + max(0.0, gtt_free)
-        total = total + gtt_total
-        src_total = f"{where}/mem_info_vram_total + mem_info_gtt_total"
-        src_free = f"{where}/mem_info_vram_used + mem_info_gtt_used"
-    r.put("mem_total_gb", total, "sysfs", src_total)
-    r.put("mem_free_gb", free if not isinstance(total, NA) else total, "sysfs", src_free)
 
 
 def hwmon_values(chip: _hwmon.Chip, r: Reading) -> None:
