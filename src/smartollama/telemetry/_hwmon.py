@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from smartollama.telemetry._sysfs import read_str, read_value
-from smartollama.telemetry.base import NA, Value
+from smartollama.telemetry.base import NA, Reading, Value
 
 #: attributes read from sysfs, with the scale to base units
 _SYSFS = re.compile(
@@ -167,3 +167,18 @@ def fan_pct(chip: Chip, detail: dict[str, Any]) -> tuple[Value, str | None]:
     if rpms:
         return NA("fan speed in RPM only"), None
     return NA("no fan"), None
+
+
+def put_temperature(chip: Chip, r: Reading, order: tuple[str, ...]) -> None:
+    """temp_c: the first sensor of `order` (labels) the chip has, else its hottest;
+    every sensor goes to detail["temps_c"]."""
+    temps = {re.sub(r"[^a-z0-9]+", "_", k).strip("_"): v for k, v in chip.temperatures().items()}
+    if temps:
+        r.detail["temps_c"] = {k: v for k, (v, _) in temps.items()}
+    pick = next((temps[k] for k in order if k in temps), None)
+    if pick is None and temps:
+        pick = max(temps.values())
+    if pick is None:
+        r.temp_c = NA("no temperature sensor")
+    else:
+        r.put("temp_c", pick[0], chip.source, chip.origin(pick[1]))

@@ -22,7 +22,6 @@ sysfs readers (amdgpu.hwmon_values, intel.hwmon_values).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from smartollama.telemetry import _hwmon, amdgpu
@@ -109,11 +108,9 @@ def node_exporter(samples: Samples, match: dict[str, str], prev: dict[str, Any],
 
 def _other_chip(chip: _hwmon.Chip, r: Reading) -> None:
     """A CPU package sensor (or any other chip): temperature, fan, power where it has them."""
-    temps = {re.sub(r"[^a-z0-9]+", "_", k).strip("_"): v for k, v in chip.temperatures().items()}
-    if temps:
-        r.detail["temps_c"] = {k: v for k, (v, _) in temps.items()}
-    pick_ = next((temps[k] for k in _CPU_TEMPS if k in temps), None) or (max(temps.values()) if temps else None)
-    r.put("temp_c", pick_[0] if pick_ else NA("not exported"), chip.source, chip.origin(pick_[1]) if pick_ else "")
+    _hwmon.put_temperature(chip, r, _CPU_TEMPS)
+    if not chip.temperatures():
+        r.temp_c = NA("not exported")
     fan, attr = _hwmon.fan_pct(chip, r.detail)
     r.put("fan_pct", fan if attr or "fans_rpm" in r.detail else NA("not exported"), chip.source,
           chip.origin(attr) if attr else "")

@@ -52,8 +52,8 @@ def apply(reading: Reading) -> Reading:
     for f, why in ZERO_IS_NA.items():
         if f in read and float(read[f]) == 0.0:
             reading.put(f, NA(why), "", "")
-    if isinstance(reading.mem_total_gb, NA) and not isinstance(reading.mem_free_gb, NA):
-        # free memory of an unknown total is no reading either (both come from one file set)
-        if float(reading.mem_free_gb) == 0.0:
-            reading.put("mem_free_gb", NA(reading.mem_total_gb.reason), "", "")
+    total, free = reading.mem_total_gb, reading.mem_free_gb
+    # 0 free of an unknown total is no reading either (both come from one set of files)
+    if isinstance(total, NA) and not isinstance(free, NA) and float(free) == 0.0:
+        reading.put("mem_free_gb", NA(total.reason), "", "")
     return reading

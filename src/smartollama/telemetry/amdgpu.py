@@ -142,14 +142,7 @@ def _memory(r: Reading, device: Path, card: str, chip: _hwmon.Chip | None) -> No
 def hwmon_values(chip: _hwmon.Chip, r: Reading) -> None:
     """Fan, temperature, power, limit and energy from an amdgpu hwmon chip (sysfs or node_exporter)."""
     d = r.detail
-    temps = chip.temperatures()
-    if temps:
-        d["temps_c"] = {k: v for k, (v, _) in temps.items()}
-    pick = next((temps[k] for k in ("junction", "edge") if k in temps), None)
-    if pick is None and temps:
-        pick = max(temps.values())
-    r.put("temp_c", pick[0] if pick else NA("no temperature sensor"), chip.source,
-          chip.origin(pick[1]) if pick else "")
+    _hwmon.put_temperature(chip, r, ("junction", "edge"))
     fan, attr = _hwmon.fan_pct(chip, d)
     if attr and "fans_rpm" in d and len(d["fans_rpm"]) == 1:
         d["fan_rpm"] = d.pop("fans_rpm")[0]

@@ -125,14 +125,7 @@ def hwmon_values(chip: _hwmon.Chip, r: Reading, prev: dict[str, Any], state: dic
         why = f"{zero[0]} reads 0: not counting" if zero else "no energy counter"
         r.energy_j = r.power_w = NA(why)
     r.put("power_limit_w", *_power_limit(chip, d, counting[0] if counting else None))
-    temps = chip.temperatures()
-    if temps:
-        d["temps_c"] = {k: v for k, (v, _) in temps.items()}
-    pick = next((temps[k] for k in ("pkg", "temp2", "temp1") if k in temps), None)
-    if pick is None and temps:
-        pick = max(temps.values())
-    r.put("temp_c", pick[0] if pick else NA("no temperature sensor"), chip.source,
-          chip.origin(pick[1]) if pick else "")
+    _hwmon.put_temperature(chip, r, ("pkg", "temp2", "temp1"))
     fan, fan_attr = _hwmon.fan_pct(chip, d)
     r.put("fan_pct", fan, chip.source, chip.origin(fan_attr) if fan_attr else "")
 
