@@ -134,7 +134,7 @@ if [ "$dev" = 1 ]; then
   # The completion tests drive real shells: install the ones that are missing.
   if [ -x scripts/test-deps.sh ]; then scripts/test-deps.sh || say "some test shells could not be installed; their tests will skip"; fi
   say "installed sollama for development in $here/.venv (editable, with test dependencies)"
-  say "run the tests with: .venv/bin/python -m pytest"
+  say "run the tests with: .venv/bin/python -m pytest -n auto"
   exit 0
 fi
 
