@@ -152,3 +152,11 @@ def test_node_exporter_intel_igpu_beside_an_amd_card(tmp_path):
     r = _node_read(page)
     assert r.detail["card"] == "card1"
     assert r.mem_total_gb == pytest.approx(17.163091968) and r.util_pct == 3
+
+
+def test_node_exporter_before_card_info_chip_needs_the_chip_with_the_card(tmp_path):
+    apu = sysfs.install_dump(tmp_path, "phoenix", "card1")
+    dgpu = sysfs.install_dump(tmp_path, "rx6900xt", "card0")
+    page = node_exporter.page({"card0": dgpu, "card1": apu}, with_chip=False)
+    r = _node_read(page, match={"card": "card0"})   # which chip is card0's? the page cannot say
+    assert r.error is not None and "set match.chip as well as match.card" in r.error

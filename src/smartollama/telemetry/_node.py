@@ -69,6 +69,11 @@ def node_exporter(samples: Samples, match: dict[str, str], prev: dict[str, Any],
     devices = _chips(samples)
     tied = any("card" in d.labels for d in devices.values())
     hw_match = {k: v for k, v in match.items() if tied or canon(k)[0] != "card"}
+    gpu_chips = sorted(k for k, d in devices.items() if d.labels["chip_name"] in GPU_CHIPS)
+    if not tied and len(gpu_chips) > 1 and len(hw_match) < len(match) and not hw_match:
+        # a card named, but nothing says which chip is that card's
+        return ("node_drm_card_info has no chip label (node_exporter before 1.7): with "
+                f"several GPU chips, set match.chip as well as match.card (chips: {', '.join(gpu_chips)})")
     note = None
     if not hw_match:
         gpus = {k: d for k, d in devices.items() if d.labels["chip_name"] in GPU_CHIPS}
