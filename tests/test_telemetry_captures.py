@@ -160,3 +160,15 @@ def test_node_exporter_before_card_info_chip_needs_the_chip_with_the_card(tmp_pa
     page = node_exporter.page({"card0": dgpu, "card1": apu}, with_chip=False)
     r = _node_read(page, match={"card": "card0"})   # which chip is card0's? the page cannot say
     assert r.error is not None and "set match.chip as well as match.card" in r.error
+
+
+def test_node_exporter_zero_vram_size_is_not_available(tmp_path):
+    # the RX 7900 XTX dump has no mem_info files: node_exporter writes 0 for each
+    card = sysfs.install_dump(tmp_path, "rx7900xtx")
+    page = node_exporter.page({card.name: card})
+    assert 'node_drm_memory_vram_size_bytes{card="card0"} 0' in page
+    r = _node_read(page)
+    assert r.mem_total_gb == NA("node_drm_memory_vram_size_bytes reads 0: a card amdgpu does not "
+                                "drive, or its mem_info files are missing")
+    assert isinstance(r.util_pct, NA)                     # busy 0 of a card that reads nothing
+    assert r.temp_c == 61.0 and r.power_w == 68.0          # the hwmon chip still reads

@@ -51,15 +51,20 @@ def _chips(samples: Samples) -> dict[str, Device]:
     return devices
 
 
-def _drm_cards(samples: Samples) -> dict[str, dict[str, float]]:
-    """card → {series: value} for the cards amdgpu drives (VRAM size not 0)."""
+ZERO_CARD = ("node_drm_memory_vram_size_bytes reads 0: a card amdgpu does not drive, "
+             "or its mem_info files are missing")
+
+
+def _drm_cards(samples: Samples) -> tuple[dict[str, dict[str, float]], set[str]]:
+    """(card → {series: value} for the cards amdgpu drives, the cards whose VRAM size reads 0)."""
     cards: dict[str, dict[str, float]] = {}
     for name, rows in samples.items():
         if name.startswith("node_drm_") and name != "node_drm_card_info":
             for lab, v in rows:
                 if "card" in lab:
                     cards.setdefault(lab["card"], {})[name] = v
-    return {c: s for c, s in cards.items() if s.get("node_drm_memory_vram_size_bytes")}
+    good = {c: s for c, s in cards.items() if s.get("node_drm_memory_vram_size_bytes")}
+    return good, set(cards) - set(good)
 
 
 def node_exporter(samples: Samples, match: dict[str, str], prev: dict[str, Any], now: float
@@ -128,8 +133,11 @@ def _other_chip(chip: _hwmon.Chip, r: Reading) -> None:
 def _drm(samples: Samples, match: dict[str, str], dev: Device, chip: _hwmon.Chip, r: Reading,
          chips: int) -> None:
     """VRAM and busy % from the drm collector, for the card tied to this chip."""
-    cards = _drm_cards(samples)
+    cards, zero = _drm_cards(samples)
     want = next((v for k, v in match.items() if canon(k)[0] == "card"), None) or dev.labels.get("card")
+    if want in zero or (want is None and not cards and zero):
+        r.mem_total_gb = r.mem_free_gb = r.util_pct = NA(ZERO_CARD)
+        return
     if want is not None:
         if want not in cards:
             r.mem_total_gb = r.mem_free_gb = r.util_pct = NA(

@@ -45,7 +45,9 @@ def preload() -> None:
 
 
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Reading, dict[str, Any]]:
-    text, why = fetch(cfg.url or "", cfg.timeout_s)
+    # the probe's budget (dispatch) is what stops a stalled exporter, and then the
+    # previous memo is kept; httpx's own time-out only frees the worker a little later
+    text, why = fetch(cfg.url or "", cfg.timeout_s * 1.5 + 0.1)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
