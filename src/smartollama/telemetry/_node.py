@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from smartollama.telemetry import _hwmon, amdgpu
-from smartollama.telemetry._exporter import Device, Found, Samples, canon, matches, pick, show
+from smartollama.telemetry._exporter import Device, Found, Samples, canon, pick, show
 from smartollama.telemetry.base import FIELDS, NA, Reading, Value
 
 GPU_CHIPS = ("amdgpu", "i915", "xe", "nouveau")
@@ -177,5 +177,3 @@ def _drm(samples: Samples, match: dict[str, str], dev: Device, chip: _hwmon.Chip
         r.put("util_pct", busy, "node_exporter", where["node_drm_gpu_busy_percent"])
     r.detail["card"] = card
 
-
-__all__ = ["matches", "node_exporter"]

@@ -38,6 +38,7 @@ from smartollama.telemetry.base import NA, Reading
 if TYPE_CHECKING:
     from smartollama.config import TelemetryConfig
 
+
 def preload() -> None:
     with contextlib.suppress(ImportError):
         import httpx  # noqa: F401
@@ -141,6 +142,7 @@ def parse(text: str) -> Samples:
     return out
 
 
+#: tried in order; node_exporter's comes last (it takes the memo: xe/i915 power from energy)
 ADAPTERS: tuple[Callable[..., Found | str | None], ...] = (dcgm, nvidia_smi, device_metrics)
 
 
