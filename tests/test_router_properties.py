@@ -27,7 +27,7 @@ from smartollama.fleet import (
     ModelInfo,
     Request,
 )
-from smartollama.router import decide
+from smartollama.routing import decide
 from smartollama.telemetry.base import NA, Reading
 from smartollama.verdict import Verdict
 
