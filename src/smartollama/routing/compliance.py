@@ -43,7 +43,7 @@ def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
 
 def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:
     """The mode, wait and speed violations of a candidate (quality: see `quality_violations`)."""
-    out = [] if ctx.rules.ignores_mode(c.key) else mode_violations(ctx, c.backend, mode)
+    out = [] if ctx.rules.ignores_mode(c.key) else list(ctx.mode_violations(c.backend, mode))
     urg = ctx.urgency
     if urg.max_wait_s is not None and c.wait_s > urg.max_wait_s:
         out.append(Violation("wait", urg.max_wait_s, c.wait_s))

@@ -15,7 +15,8 @@ from smartollama import names, vocab
 from smartollama.config import Backend, Config, UrgencyLimits
 from smartollama.errors import SollamaError, UnreachableError
 from smartollama.fleet import GB, BackendState, FleetSnapshot, ModelInfo, Request
-from smartollama.routing import catalog, compliance, fit, rules
+from smartollama.routing import catalog, compliance, estimate, fit, rules
+from smartollama.routing.estimate import MemoryNeed
 from smartollama.routing.records import Candidate, Rejection, Violation
 
 
@@ -56,10 +57,14 @@ class Context:
         self._fits: dict[tuple[str, str], Candidate | Rejection] = {}
         self._viol: dict[tuple[str, str, str], list[Violation]] = {}
         self._info: dict[str, ModelInfo | None] = {}
-        self._quality: dict[str, tuple[float, int]] = {}
+        self._quality: dict[str, float] = {}
+        self._tier: dict[str, int] = {}
         self._pool: list[str] | None = None
         self._observed: dict[tuple[str, int], tuple[int, int]] | None = None
         self._limits: dict[str, dict[str, float]] = {}
+        self._mode_viol: dict[tuple[str, str], list[Violation]] = {}
+        self._loaded_gb: dict[str, float] = {}
+        self._needs: dict[tuple[str, int, int, tuple[int, int] | None], MemoryNeed] = {}
 
     # -- facts about models ----------------------------------------------------------
 
@@ -73,24 +78,24 @@ class Context:
     def present(self, key: str) -> bool:
         return self.info(key) is not None
 
-    def _scored(self, key: str) -> tuple[float, int]:
-        v = self._quality.get(key)
-        if v is None:
-            mi = self.info(key)
-            params = names.parse_parameter_size(mi.parameter_size) if mi else None
-            quant = mi.quantization if mi else None
-            v = (self.scorer.score(key, self.req.task, params, quant),
-                 self.scorer.tier(key, params, quant))
-            self._quality[key] = v
-        return v
+    def _figures(self, key: str) -> tuple[float | None, str | None]:
+        mi = self.info(key)
+        return (names.parse_parameter_size(mi.parameter_size) if mi else None,
+                mi.quantization if mi else None)
 
     def quality(self, key: str) -> float:
         """The model's score for the request's task, 0..1."""
-        return self._scored(key)[0]
+        v = self._quality.get(key)
+        if v is None:
+            v = self._quality[key] = self.scorer.score(key, self.req.task, *self._figures(key))
+        return v
 
     def tier(self, key: str) -> int:
         """The model's tier index (0 = best)."""
-        return self._scored(key)[1]
+        v = self._tier.get(key)
+        if v is None:
+            v = self._tier[key] = self.scorer.tier(key, *self._figures(key))
+        return v
 
     def pool(self) -> list[str]:
         """Every model on a reachable host, sorted."""
@@ -110,7 +115,23 @@ class Context:
 
     def loaded_gb(self, backend: str) -> float:
         """Device memory the host's loaded models take."""
-        return sum(lm.size_vram_bytes for lm in self.states[backend].loaded.values()) / GB
+        v = self._loaded_gb.get(backend)
+        if v is None:
+            v = self._loaded_gb[backend] = sum(
+                lm.size_vram_bytes for lm in self.states[backend].loaded.values()) / GB
+        return v
+
+    def memory_need(self, key: str, num_ctx: int, info: ModelInfo | None,
+                    observed: tuple[int, int] | None) -> MemoryNeed:
+        """`estimate.memory_need`, once per input (a suggestion decided again asks again).
+
+        Keyed by the record's identity: hashing a record by value costs more than
+        the estimate."""
+        k = (key, num_ctx, id(info), observed)
+        v = self._needs.get(k)
+        if v is None:
+            v = self._needs[k] = estimate.memory_need(key, num_ctx, info=info, observed=observed)
+        return v
 
     def limits(self, mode: str) -> dict[str, float]:
         """The mode's limits: reading field → limit."""
@@ -142,6 +163,26 @@ class Context:
         for b in self.rules.allowed(key, pin, self.backends, self.by_id):
             f = self.fit(key, b)
             if isinstance(f, Candidate):
+                out.append(f)
+        return out
+
+    def mode_violations(self, backend: str, mode: str) -> list[Violation]:
+        """The mode's limits the backend's reading breaks (the model aside)."""
+        k = (backend, mode)
+        v = self._mode_viol.get(k)
+        if v is None:
+            v = self._mode_viol[k] = compliance.mode_violations(self, backend, mode)
+        return v
+
+    def clean_candidates(self, key: str, pin: str | None, mode: str) -> list[Candidate]:
+        """The candidates with no violation; backends that break the mode are not fitted."""
+        ignore = self.rules.ignores_mode(key)
+        out = []
+        for b in self.rules.allowed(key, pin, self.backends, self.by_id):
+            if not ignore and self.mode_violations(b.id, mode):
+                continue
+            f = self.fit(key, b)
+            if isinstance(f, Candidate) and not self.violations(f, mode):
                 out.append(f)
         return out
 

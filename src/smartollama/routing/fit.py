@@ -80,13 +80,13 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
     num_ctx = estimate.context_length(ctx.req.num_ctx, ctx.cfg.num_ctx, ref)
     cap = capacity(b, st)
     if info is None:
-        size = estimate.memory_need(key, num_ctx, info=ref).memory_gb
+        size = ctx.memory_need(key, num_ctx, ref, None).memory_gb
         most = offload_cap(b, st, cap)
         if cap is not None and size > cap and (most is None or size > most):
             return Rejection(key, b.id, "too_large", need_gb=size, limit_gb=cap, offload_gb=most)
         return Rejection(key, b.id, "not_pulled")
     observed = estimate.observed_size(key, num_ctx, st, ctx.observed_anywhere())
-    need = estimate.memory_need(key, num_ctx, info=info, observed=observed)
+    need = ctx.memory_need(key, num_ctx, info, observed)
     placed = _place(ctx, b, st, key, need.memory_gb, cap, estimate.loaded_here(key, num_ctx, st),
                     need.observed_gpu_share)
     if isinstance(placed, Rejection):

@@ -47,10 +47,14 @@ def prefer_model(ctx: Context, conflict: Conflict) -> Outcome:
     best = options[0]
     viol = ctx.violations(best, q.mode)
     broken = any(v.kind == "mode" for v in viol)
-    action: Action = "substitute" if conflict.substituting else "override" if broken else "run"
+    # a model whose mode model_routing ignores, on a backend that breaks it: override too
+    ignored = not broken and ctx.rules.ignores_mode(best.key) and bool(
+        ctx.mode_violations(best.backend, q.mode))
+    action: Action = ("substitute" if conflict.substituting else
+                      "override" if broken or ignored else "run")
     return Outcome(action, q, "prefer_model", "conflict", chosen=best, violations=viol,
                    options=options, conflict=conflict, substituted=conflict.substituting,
-                   mode_overridden=broken)
+                   mode_overridden=broken or ignored, mode_ignored=ignored)
 
 
 def substitute(ctx: Context, conflict: Conflict) -> Outcome:

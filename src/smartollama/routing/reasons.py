@@ -152,18 +152,13 @@ def reason(ctx: Context, out: Outcome) -> str:
         if out.mode_overridden:
             head += f", outside {q.mode} mode"
     if out.mode_ignored and c is not None:
-        vs = [violation(v, q.mode, ctx.req.urgency) for v in _mode_of(ctx, c, q.mode)]
+        vs = [violation(v, q.mode, ctx.req.urgency) for v in ctx.mode_violations(c.backend, q.mode)]
         head += (f"; {q.mode} mode does not apply to {c.key} (model_routing "
                  f"ignore_efficiency_mode): " + "; ".join(vs))
-    elif out.step in ("compliant", "auto") and not out.violations and ctx.limits(q.mode):
+    elif out.step in ("compliant", "auto") and out.action != "refuse" and not out.violations \
+            and ctx.limits(q.mode):
         head += f", within {q.mode} mode"
     return head + _refusal_tail(out)
-
-
-def _mode_of(ctx: Context, c: Candidate, mode: str) -> list[Violation]:
-    from smartollama.routing.compliance import mode_violations
-
-    return mode_violations(ctx, c.backend, mode)
 
 
 def conflict_reason(ctx: Context, out: Outcome) -> str:
@@ -325,8 +320,10 @@ def _largest(ctx: Context) -> str:
     return f"the largest capacity is {bid} with {cap_s}{off_s}"
 
 
-def auto_none(ctx: Context, q: Query, *, fits: bool = True) -> str:
-    if not fits:
+def auto_none(ctx: Context, q: Query, *, good_enough: bool) -> str:
+    """`auto` found nothing: none fits (``good_enough``: some model has the quality), or
+    no model reaches the quality asked for."""
+    if good_enough:
         where = f"the pinned backend {q.pin}" if q.pin is not None else "any backend"
         return f"auto: no model fits {where}"
     mq = ctx.req.min_quality

@@ -34,18 +34,20 @@ def equivalents(ctx: Context, key: str, *, threshold: bool = True) -> list[str]:
     tier = ctx.tier(key)
     pool: Iterable[str] = ctx.scorer.listed_models() if ctx.scorer.listed(key) else ctx.pool()
     out = [m for m in pool if m != key and ctx.present(m) and ctx.tier(m) >= tier
-           and _fine(ctx, m, threshold)]
+           and fine(ctx, m, threshold)]
     return sorted(out, key=lambda m: (ctx.tier(m), -ctx.quality(m), m))
 
 
 def auto_models(ctx: Context, pin: str | None) -> list[str]:
-    """What `auto` may choose from: every model on the (pinned) hosts, best quality first."""
+    """What `auto` may choose from: every model on the (pinned) hosts, best quality first
+    (`gather` leaves out those below the quality constraint as it goes)."""
     hosts = [ctx.by_id[pin]] if pin is not None else ctx.reachable
     keys = {m for b in hosts for m in ctx.states[b.id].models}
-    return sorted((m for m in keys if _fine(ctx, m, True)), key=lambda m: (-ctx.quality(m), m))
+    return sorted(keys, key=lambda m: (-ctx.quality(m), m))
 
 
-def _fine(ctx: Context, key: str, threshold: bool) -> bool:
+def fine(ctx: Context, key: str, threshold: bool = True) -> bool:
+    """No quality violation (``threshold=False``: --min-quality only)."""
     return not [v for v in quality_violations(ctx, key) if threshold or v.what != "threshold"]
 
 
@@ -66,6 +68,8 @@ def gather(ctx: Context, models: list[str], pin: str | None, mode: str,
         if out.clean and lv != found:
             out.complete = False
             break
+        if not fine(ctx, m):
+            continue
         for c in ctx.candidates(m, pin):
             out.candidates.append(c)
             if not ctx.violations(c, mode):

@@ -92,7 +92,7 @@ def _override(ctx: Context, out: Outcome) -> list[Suggested]:
 def _models(ctx: Context, q: Query, limit: int) -> list[Suggested]:
     found: list[Suggested] = []
     for m in standins.equivalents(ctx, q.key, threshold=False):
-        clean = [c for c in ctx.candidates(m, None) if not ctx.violations(c, q.mode)]
+        clean = ctx.clean_candidates(m, None, q.mode)
         if not clean:
             continue
         best = rank.ranked(ctx, clean, q.mode)[0]

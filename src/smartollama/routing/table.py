@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from smartollama.errors import SollamaError
 from smartollama.routing import policies, rank, reasons, standins
-from smartollama.routing.compliance import mode_violations
 from smartollama.routing.records import Action, Candidate, Conflict, Outcome, Query
 from smartollama.vocab import AUTO
 
@@ -51,7 +50,7 @@ def run(ctx: Context, q: Query, options: list[Candidate], step: str, *,
     does break the mode (said in the reason, not warned about).
     """
     best = options[0]
-    ignored = bool(ctx.rules.ignores_mode(best.key) and mode_violations(ctx, best.backend, q.mode))
+    ignored = bool(ctx.rules.ignores_mode(best.key) and ctx.mode_violations(best.backend, q.mode))
     action: Action = "substitute" if substituted else "override" if ignored else "run"
     return Outcome(action, q, q.policy, step, chosen=best, options=options,
                    mode_ignored=ignored, mode_overridden=ignored, substituted=substituted)
@@ -76,15 +75,13 @@ def _nowhere(ctx: Context, q: Query) -> Outcome:
 def _auto(ctx: Context, q: Query) -> Outcome:
     """Step 4: sollama chooses the model too."""
     models = standins.auto_models(ctx, q.pin)
-    if not models:
-        raise SollamaError(reasons.auto_none(ctx, q))
     found = standins.gather(ctx, models, q.pin, q.mode, standins.auto_level(ctx))
     if found.clean:
-        options = sorted(found.clean, key=lambda c: rank.auto_key(ctx, c, q.mode))
-        out = run(ctx, q, options, "auto")
-        return out
+        return run(ctx, q, sorted(found.clean, key=lambda c: rank.auto_key(ctx, c, q.mode)),
+                   "auto")
     if not found.candidates:
-        raise SollamaError(reasons.auto_none(ctx, q, fits=False))
+        good = any(standins.fine(ctx, m) for m in models)
+        raise SollamaError(reasons.auto_none(ctx, q, good_enough=good))
     out = policies.resolve(ctx, Conflict(q, found.candidates, auto=True))
     out.step = "auto"
     return out
