@@ -647,3 +647,96 @@ def test_bad_inputs_are_sollama_errors() -> None:
                 Request("::", "quiet")):
         with pytest.raises(SollamaError):
             decide(req, notes_snapshot(), cfg())
+
+
+# -- ranking: the eviction's cost and the mode's own preference -------------------------
+
+
+def test_a_loaded_70b_is_not_evicted_to_seat_an_8b_when_another_card_has_room() -> None:
+    loaded = {"llama3:70b": LoadedModel("llama3:70b", int(41.9e9), int(23.0e9),
+                                        context_length=4096)}
+    reading = Reading(source="nvml", fan_pct=50.0, temp_c=60.0, mem_total_gb=24.0,
+                      mem_free_gb=0.5)
+    snap = notes_snapshot(loaded=loaded)
+    snap.backends["ollama-nvidia"].reading = reading
+    v = decide(Request("llama3:8b", "balanced"), snap, cfg())
+    assert v.backend_used == "ollama-igpu"
+    nvidia = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
+    assert nvidia.accepted and "after unloading llama3:70b" in nvidia.reason
+    # with the iGPU out of the way, the card is still used (the eviction is a cost, not a ban)
+    snap.backends["ollama-igpu"].reachable = False
+    assert decide(Request("llama3:8b", "balanced"), snap, cfg()).backend_used == "ollama-nvidia"
+
+
+TWINS_TOML = """
+[[backends]]
+id = "a"
+host = "http://127.0.0.1:11500"
+hardware = "nvidia"
+max_model_size_gb = 24
+[[backends]]
+id = "b"
+host = "http://127.0.0.1:11501"
+hardware = "nvidia"
+max_model_size_gb = 24
+[modes.efficiency]
+max_power_w = 300
+"""
+
+
+def twins(a: Reading, b: Reading) -> FleetSnapshot:
+    return FleetSnapshot(time=NOW, backends={
+        "a": state("a", ["llama3:8b"], reading=a), "b": state("b", ["llama3:8b"], reading=b)})
+
+
+@pytest.mark.parametrize("mode,expected", [("quiet", "b"), ("efficiency", "a"),
+                                           ("balanced", "b"), ("performance", "b")])
+def test_equal_costs_go_by_the_modes_own_preference(mode: str, expected: str) -> None:
+    # a: fan 30%, 100 W, 10 GB free; b: fan 20%, 200 W, 20 GB free; otherwise the same
+    snap = twins(Reading(source="t", fan_pct=30.0, power_w=100.0, mem_total_gb=24.0,
+                         mem_free_gb=10.0),
+                 Reading(source="t", fan_pct=20.0, power_w=200.0, mem_total_gb=24.0,
+                         mem_free_gb=20.0))
+    v = decide(Request("llama3:8b", mode), snap, cfg(TWINS_TOML))
+    assert v.backend_used == expected, v.reason
+
+
+# -- what the verdict says, as data ---------------------------------------------------
+
+
+def test_chain_entries_carry_codes_numbers_and_violations() -> None:
+    v = decide(Request("llama3:70b", "quiet"), notes_snapshot(), cfg())
+    d = json.loads(v.to_json())
+    entries = {e["backend"]: e for e in d["fallback_chain"] if "model" not in e}
+    assert entries["ollama-igpu"]["code"] == "not_admitted"
+    nvidia = entries["ollama-nvidia"]
+    assert "code" not in nvidia and nvidia["accepted"] is True
+    assert nvidia["violations"][0] == {"kind": "mode", "limit": 40.0, "value": 65.0,
+                                       "field": "fan_pct"}
+    assert {x["kind"] for x in nvidia["violations"]} == {"mode", "wait", "speed"}
+    too_big = decide(Request("qwen2.5:32b", "performance"), tower_snapshot(), tower())
+    amd = next(e for e in too_big.fallback_chain if e.backend == "tower-amd" and e.model is None)
+    assert amd.code == "too_large" and amd.numbers is not None
+    assert amd.numbers["limit_gb"] == 16 and amd.numbers["need_gb"] > 16
+    assert Verdict.from_dict(json.loads(too_big.to_json())) == too_big    # round-trips
+
+
+def test_prefer_mode_and_ask_without_a_terminal_refuse_whatever_limit_is_broken() -> None:
+    # the conflict here is speed and wait (balanced allows the card's fan)
+    for policy in ("prefer_mode", "ask"):
+        v = decide(Request("llama3:70b", "balanced", policy=policy), notes_snapshot(), cfg())
+        assert v.action == "refuse" and not v.ask, policy
+        assert_suggestions_work(v, Request("llama3:70b", "balanced"), notes_snapshot(), cfg())
+
+
+def test_ask_offers_only_options_that_do_what_they_say() -> None:
+    # llama3:70b fits only the NVIDIA card: no mode suggestion may name another backend
+    req = Request("llama3:70b", "quiet", policy="ask", can_ask=True)
+    snap, config = notes_snapshot(), cfg()
+    v = decide(req, snap, config)
+    assert v.ask and v.suggestions[0].policy == "prefer_model"
+    for s in v.suggestions:
+        if s.mode is not None:
+            assert s.backend == "ollama-nvidia", s
+        again = redecide(req, s, snap, config)
+        assert again.backend_used == s.backend and again.model_used == (s.model or req.model)
