@@ -372,4 +372,6 @@ def test_bad_input_is_one_error_naming_it(field: str, value: object) -> None:
     config, snap, req = build_case(7)
     with pytest.raises(SollamaError) as e:
         decide(dataclasses.replace(req, **{field: value}), snap, config)
-    assert e.value.exit_code == ExitCode.ERROR and str(value) in str(e.value)
+    usage = field == "mode"              # an unknown mode is a usage error, as on the command line
+    assert e.value.exit_code == (ExitCode.USAGE if usage else ExitCode.ERROR)
+    assert str(value) in str(e.value)

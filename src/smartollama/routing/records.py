@@ -163,7 +163,6 @@ class Outcome:
     no_terminal: bool = False    # policy ask without a terminal acted as prefer_mode
     respected: bool = False      # model_routing respect_efficiency_mode changed the policy
     why_refused: str | None = None   # "no_compliant_equivalent" | "substitution_off" | policy
-    suggestions: list[Suggested] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,6 @@ def fine(ctx: Context, key: str, threshold: bool = True) -> bool:
 class Gathered:
     candidates: list[Candidate] = field(default_factory=list)
     clean: list[Candidate] = field(default_factory=list)
-    complete: bool = True
 
 
 def gather(ctx: Context, models: list[str], pin: str | None, mode: str,
@@ -66,7 +65,6 @@ def gather(ctx: Context, models: list[str], pin: str | None, mode: str,
     for m in models:
         lv = level(m)
         if out.clean and lv != found:
-            out.complete = False
             break
         if not fine(ctx, m):
             continue
