@@ -6,14 +6,15 @@ fits, how soon and how fast). A candidate may break soft constraints: each
 is a `Violation` with the reading or estimate and the limit. A `Query` is one
 question `decide` answers (the request, or a suggestion decided again); an
 `Outcome` is the answer, before `reasons` and `build` turn it into a Verdict.
-Sentences are made from these at the end, in `reasons`.
+Sentences are made from these at the end, in `reasons`. Records
+(`smartollama.record`), not dataclasses: cheaper to define on every call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
+from smartollama.record import field, record
 from smartollama.routing.estimate import MemoryNeed
 
 #: hard-constraint codes, in the order they are checked (DESIGN.md "Hard
@@ -37,7 +38,7 @@ Kind = Literal["mode", "wait", "speed", "quality"]
 FitKind = Literal["loaded", "whole", "offload"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Rejection:
     """A (model, backend) pair that fails a hard constraint."""
 
@@ -51,7 +52,7 @@ class Rejection:
     detail: str | None = None           # the host's error; the pinned or forced backend
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Eviction:
     """A loaded model a candidate would unload, and what loading it again costs."""
 
@@ -60,7 +61,7 @@ class Eviction:
     reload_s: float
 
 
-@dataclass(slots=True)
+@record(kw_only=False)
 class Candidate:
     """A model that can run on a backend (every hard constraint holds)."""
 
@@ -101,7 +102,7 @@ class Candidate:
         return sum(e.reload_s for e in self.evicts)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Violation:
     """A soft constraint a candidate breaks: the reading or estimate, and the limit.
 
@@ -117,7 +118,7 @@ class Violation:
     what: str | None = None      # for kind "quality": "min_quality" | "threshold"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Query:
     """One question for `decide`: a model (or "auto"), a mode, a pin, a policy."""
 
@@ -130,7 +131,7 @@ class Query:
 Action = Literal["run", "substitute", "override", "refuse"]
 
 
-@dataclass(slots=True)
+@record(kw_only=False)
 class Conflict:
     """Step 2's input: candidates exist and every one has a violation.
 
@@ -144,7 +145,7 @@ class Conflict:
     auto: bool = False
 
 
-@dataclass(slots=True)
+@record(kw_only=False)
 class Outcome:
     """What was decided for a query, as data."""
 
@@ -165,7 +166,7 @@ class Outcome:
     why_refused: str | None = None   # "no_compliant_equivalent" | "substitution_off" | policy
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Suggested:
     """A suggestion, checked by deciding it again (see `suggest`)."""
 

@@ -15,9 +15,9 @@ win step 1. When none has one, it has seen them all, as step 2 needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from smartollama.record import field, record
 from smartollama.routing.compliance import quality_violations
 from smartollama.routing.records import Candidate
 
@@ -51,7 +51,7 @@ def fine(ctx: Context, key: str, threshold: bool = True) -> bool:
     return not [v for v in quality_violations(ctx, key) if threshold or v.what != "threshold"]
 
 
-@dataclass(slots=True)
+@record
 class Gathered:
     candidates: list[Candidate] = field(default_factory=list)
     clean: list[Candidate] = field(default_factory=list)
