@@ -213,10 +213,9 @@ def warnings(ctx: Context, out: Outcome) -> list[str]:
     q, c = out.query, out.chosen
     w: list[str] = []
     if out.respected:
+        acts = "substitute" if ctx.cfg.routing.allow_model_substitution else "prefer_mode"
         w.append(f"model_routing respects {q.mode} mode for {q.key}: policy {q.policy} "
-                 f"acts as substitute" if ctx.cfg.routing.allow_model_substitution else
-                 f"model_routing respects {q.mode} mode for {q.key}: policy {q.policy} "
-                 f"acts as prefer_mode")
+                 f"acts as {acts}")
     if out.no_terminal:
         w.append("policy ask needs a terminal to ask on; acting as prefer_mode")
     if c is None:
