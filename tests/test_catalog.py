@@ -121,3 +121,10 @@ def test_unlisted_models_take_the_band_of_their_score() -> None:
     assert sc.tier("llama3.2:3b") == 2
     assert sc.tier("smollm2:135m") == 3
     assert sc.threshold_index == 1            # "medium" by default
+
+
+@pytest.mark.parametrize("task", ["general", "chat", "summarize"])
+def test_a_code_model_is_not_the_better_answer_to_a_general_question(task: str) -> None:
+    # qwen2.5-coder:7b and qwen2.5:7b are the same size and generation
+    assert catalog.quality("qwen2.5-coder:7b", task) < catalog.quality("qwen2.5:7b", task)
+    assert catalog.quality("qwen2.5-coder:7b", "code") > catalog.quality("qwen2.5:7b", "code")
