@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from smartollama.errors import ConfigError, SollamaError
 from smartollama.hosts import DEFAULT_PORT, parse_host, redact, split_credentials
 from smartollama.record import field, record
+from smartollama.vocab import TIER_ALIASES, TIERS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,18 +39,6 @@ TelemetrySource = Literal[
     "nvml", "amdgpu", "intel-gpu", "intel-npu", "cpu", "prometheus", "static", "auto", "none"
 ]
 
-URGENCIES: tuple[str, ...] = ("critical", "interactive", "background", "batch")
-TASKS: tuple[str, ...] = ("general", "code", "reasoning", "chat", "summarize")
-POLICIES: tuple[str, ...] = ("prefer_model", "prefer_mode", "substitute", "ask")
-#: tiers of `model_equivalents`, best first, and the short names the
-#: `substitution_quality_threshold` key accepts for them.
-TIER_ALIASES = {
-    "high": "high_quality",
-    "medium": "medium_quality",
-    "low": "low_quality",
-    "ultra": "ultra_efficient",
-    "ultra_efficient": "ultra_efficient",
-}
 OFFLOAD_BY_DEFAULT = {"nvidia", "amd", "auto"}
 #: the file in the state directory that keeps the last validated config
 CACHE_FILE = "config-cache.json"
@@ -344,7 +333,7 @@ def resolve_tier(model_equivalents: Mapping[str, list[str]], name: str) -> str |
 
 
 def _tiers(model_equivalents: Mapping[str, list[str]]) -> list[str]:
-    return list(model_equivalents) or list(dict.fromkeys(TIER_ALIASES.values()))
+    return list(model_equivalents) or list(TIERS)
 
 
 # -- hours ---------------------------------------------------------------------------

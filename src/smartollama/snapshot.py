@@ -3,7 +3,7 @@
 All I/O for a decision happens here, in parallel (one thread per backend),
 each part under a time budget, and through the state cache's TTL entries so a
 burst of calls in a script asks the hosts and the hardware once. The result is
-plain data for `router.decide()`. When the caches answer everything (a burst's
+plain data for `routing.decide()`. When the caches answer everything (a burst's
 later calls), no thread is started.
 """
 
