@@ -73,6 +73,18 @@ def test_a_very_long_host_name_in_the_config_names_the_key() -> None:
     assert "backends[0] (bad).host: host name too long" in one_error_line(r.stderr)
 
 
+@pytest.mark.parametrize(("host", "why"), [
+    ("h..example", "invalid host name 'h..example'"),
+    ("[::1", "invalid IPv6 address (no closing ']')"),
+    ("a b", "invalid host name 'a b'"),
+    ("http://h:99999", "invalid port '99999'"),
+])
+def test_a_malformed_host_is_one_line(no_config_file: None, host: str, why: str) -> None:
+    r = run_sollama("route", MODEL, env={"OLLAMA_HOST": host})
+    assert r.returncode == 1
+    assert f"OLLAMA_HOST: {why}" in one_error_line(r.stderr)
+
+
 def test_a_deeply_nested_config_is_one_line() -> None:
     Path(os.environ["SOLLAMA_CONFIG"]).write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     r = run_sollama("route", MODEL)

@@ -110,3 +110,18 @@ def test_ollama_host_credentials_authenticate_and_stay_out_of_errors(
     directory = Path(os.environ["SOLLAMA_STATE_DIR"])
     assert all("s3cret" not in p.read_text(errors="replace")
                for p in directory.rglob("*") if p.is_file())
+
+
+def test_ollama_host_credentials_for_a_config_file_without_backends() -> None:
+    """The file tunes modes only: its backend is OLLAMA_HOST's, and the kept copy of
+    the validated config (read by the second call) holds no credentials."""
+    from badhost import MODEL, BadHost
+
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text('default_mode = "performance"\n')
+    with BadHost("ok", auth="bob:s3cret") as ollama:
+        env = {"OLLAMA_HOST": ollama.url.replace("http://", "http://bob:s3cret@")}
+        for _ in range(2):
+            r = run_sollama("run", MODEL, "hi", env=env)
+            assert r.returncode == 0, r.stderr
+    kept = Path(os.environ["SOLLAMA_STATE_DIR"]) / "config-cache.json"
+    assert kept.exists() and "s3cret" not in kept.read_text()

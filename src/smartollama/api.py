@@ -94,9 +94,9 @@ def nonce() -> str:
 
 
 def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
-    from smartollama import router
+    from smartollama.routing import decide
 
-    return router.decide(request, snap, env.config)
+    return decide(request, snap, env.config)
 
 
 def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:

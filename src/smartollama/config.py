@@ -29,6 +29,7 @@ from smartollama.paths import config_file_name as config_file_name
 from smartollama.paths import config_path as config_path
 from smartollama.paths import state_dir_name
 from smartollama.record import field, record
+from smartollama.vocab import TIER_ALIASES, TIERS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,18 +42,6 @@ TelemetrySource = Literal[
     "nvml", "amdgpu", "intel-gpu", "intel-npu", "cpu", "prometheus", "static", "auto", "none"
 ]
 
-URGENCIES: tuple[str, ...] = ("critical", "interactive", "background", "batch")
-TASKS: tuple[str, ...] = ("general", "code", "reasoning", "chat", "summarize")
-POLICIES: tuple[str, ...] = ("prefer_model", "prefer_mode", "substitute", "ask")
-#: tiers of `model_equivalents`, best first, and the short names the
-#: `substitution_quality_threshold` key accepts for them.
-TIER_ALIASES = {
-    "high": "high_quality",
-    "medium": "medium_quality",
-    "low": "low_quality",
-    "ultra": "ultra_efficient",
-    "ultra_efficient": "ultra_efficient",
-}
 OFFLOAD_BY_DEFAULT = {"nvidia", "amd", "auto"}
 #: the file in the state directory that keeps the last validated config
 CACHE_FILE = "config-cache.json"
@@ -347,7 +336,7 @@ def resolve_tier(model_equivalents: Mapping[str, list[str]], name: str) -> str |
 
 
 def _tiers(model_equivalents: Mapping[str, list[str]]) -> list[str]:
-    return list(model_equivalents) or list(dict.fromkeys(TIER_ALIASES.values()))
+    return list(model_equivalents) or list(TIERS)
 
 
 # -- hours ---------------------------------------------------------------------------

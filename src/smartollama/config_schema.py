@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from smartollama.config import (
     BUILTIN_MODES,
     BUILTIN_URGENCY,
-    TIER_ALIASES,
     Hardware,
     Policy,
     TaskName,
@@ -29,6 +28,7 @@ from smartollama.config import (
     resolve_tier,
 )
 from smartollama.hosts import parse_host, split_credentials
+from smartollama.vocab import TIER_ALIASES
 
 
 class _Strict(BaseModel):

@@ -66,6 +66,8 @@ def parse_host(value: str) -> str:
         default_port = 80
     if hostport.startswith("["):  # IPv6 literal
         end = hostport.find("]")
+        if end < 0:
+            raise ValueError(f"invalid IPv6 address (no closing ']') in {shown[:80]!r}")
         host, port_s = hostport[: end + 1], hostport[end + 2:]
     else:
         host, _, port_s = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
@@ -92,5 +94,6 @@ def _check_host_name(host: str, shown: str) -> None:
     if len(host) > MAX_HOSTNAME or any(len(label) > MAX_LABEL for label in host.split(".")):
         raise ValueError(f"host name too long ({len(host)} characters; DNS allows "
                          f"{MAX_HOSTNAME}, {MAX_LABEL} a label): {shown[:60]!r}...")
-    if any(c.isspace() or not c.isprintable() or c in "/?#@[]\\" for c in host):
+    if "" in host.removesuffix(".").split(".") or any(
+            c.isspace() or not c.isprintable() or c in "/?#@[]\\" for c in host):
         raise ValueError(f"invalid host name {host[:60]!r} in {shown[:80]!r}")

@@ -128,7 +128,7 @@ class OllamaClient:
               model: str | None = None) -> dict[str, Any]:
         try:
             r = self._http.request(method, path, json=body)
-        except httpx.TransportError as e:
+        except (httpx.TransportError, UnicodeError) as e:   # UnicodeError: a name idna refuses
             raise self._unreachable(e) from None
         if r.status_code >= 400:
             raise self._http_error(r.status_code, r.text, model)
@@ -184,6 +184,8 @@ class OllamaClient:
                         return      # what a host sends after its final object is not read
         except httpx.TimeoutException as e:
             raise self._timed_out(e, phase, first, budget, time.monotonic() - start) from None
+        except UnicodeError as e:       # a host name that idna refuses
+            raise self._unreachable(e) from None
         except httpx.TransportError as e:
             if phase == "connect" and isinstance(e, httpx.ConnectError):
                 raise self._unreachable(e) from None

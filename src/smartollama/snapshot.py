@@ -4,7 +4,7 @@ All I/O for a decision happens here, through the Environment's host access,
 in one parallel pass (one thread per backend that the caches cannot answer),
 each part under a time budget, and through the state cache's TTL entries so a
 burst of calls in a script asks the hosts and the hardware once. The result is
-plain data for `router.decide()`. When the caches answer everything (a burst's
+plain data for `routing.decide()`. When the caches answer everything (a burst's
 later calls), no thread is started and no lock is taken.
 """
 

@@ -63,11 +63,12 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     if not models:
         click.echo(f"nothing scheduled for {hour:02d}:00")
         return 0
-    from smartollama import router, snapshot
+    from smartollama import snapshot
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
     from smartollama.fleet import Request
     from smartollama.ollama import OllamaClient, StreamBudget
+    from smartollama.routing import decide
     from smartollama.run.stream import parse_keepalive
 
     store = env.store
@@ -76,7 +77,7 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     failed = 0
     for model in models:
         try:
-            v = router.decide(Request(model=model, mode=mode, urgency="batch",
+            v = decide(Request(model=model, mode=mode, urgency="batch",
                                       policy="prefer_mode"), snap, config)
             if v.action == "refuse" or not v.backend_used:
                 click.echo(f"{model}: not loaded ({v.reason})")

@@ -8,15 +8,12 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from smartollama.complete import complete_backends, complete_models, complete_modes
+from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
 if TYPE_CHECKING:
     from smartollama.env import Environment
     from smartollama.fleet import Request
     from smartollama.verdict import Verdict
-
-URGENCIES = ("critical", "interactive", "background", "batch")
-TASKS = ("general", "code", "reasoning", "chat", "summarize")
-POLICIES = ("prefer_model", "prefer_mode", "substitute", "ask")
 
 
 def routing_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -230,42 +227,38 @@ def report(verdict: Verdict, env: Environment) -> None:
 
 
 def _ask(verdict: Verdict, request: Request, snap: Any, env: Environment) -> Verdict:
-    """Policy `ask` on a terminal: each suggestion (the override first), or cancel.
+    """Policy `ask` on a terminal: each verified option (running the model anyway
+    first), or cancel. An option is acted on by deciding again the request its
+    printed command makes, so that it does what the menu said."""
+    from smartollama.routing import decide as route
+    from smartollama.routing.suggest import as_request
 
-    A suggestion is acted on by deciding again with its model, mode, backend
-    and policy in place of the request's.
-    """
-    from dataclasses import replace
-
-    from smartollama import router
-
-    options: list[tuple[str, Request]] = []
-    for s in verdict.suggestions:
-        policy = s.policy
-        if policy:
-            label = f"run {s.model or request.model} anyway on {s.backend} (override {request.mode} mode)"
-        elif s.mode and not s.model:
-            label = f"use --mode {s.mode}" + (f" (runs on {s.backend})" if s.backend else "")
-        else:
-            label = f"use {s.model} on {s.backend}"
-        options.append((label, replace(
-            request, model=s.model or request.model, mode=s.mode or request.mode,
-            backend=s.backend, policy=policy or "prefer_mode", can_ask=False)))
     err = env.stderr
     err.write(f"sollama: {verdict.reason}\n")
-    for i, (label, _) in enumerate(options, 1):
-        err.write(f"  {i}) {label}\n")
+    for i, s in enumerate(verdict.suggestions, 1):
+        err.write(f"  {i}) {_menu_label(s, request)}\n")
     err.write("  0) cancel\n")
-    choice = click.prompt("choose", type=click.IntRange(0, len(options)), default=0,
+    choice = click.prompt("choose", type=click.IntRange(0, len(verdict.suggestions)), default=0,
                           err=True, show_default=True)
     if choice == 0:
         verdict.ask = False
         return verdict
-    chosen = router.decide(options[choice - 1][1], snap, env.config)
+    picked = verdict.suggestions[choice - 1]
+    chosen = route(as_request(request, picked), snap, env.config)
     if chosen.model_used and chosen.model_used != verdict.model_requested \
             and chosen.action == "run":
         chosen.action = "substitute"
         chosen.model_substituted = True
         chosen.model_requested = verdict.model_requested
-    chosen.warnings.insert(0, f"chosen at the prompt: {options[choice - 1][0]}")
+    chosen.warnings.insert(0, f"chosen at the prompt: {_menu_label(picked, request)}")
     return chosen
+
+
+def _menu_label(s: Any, request: Request) -> str:
+    """One menu line: what choosing the suggestion runs, and where."""
+    model = s.model or request.model
+    if s.policy:
+        return f"run {model} anyway on {s.backend} ({s.why})"
+    if s.mode:
+        return f"run {model} in {s.mode} mode on {s.backend}"
+    return f"use {model} on {s.backend} ({s.why})"

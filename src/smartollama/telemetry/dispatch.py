@@ -158,7 +158,8 @@ def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float,
         if name == "prometheus" and pages is not None:
             url = cfg.url or ""
             page = pages.get((url, cfg.auth),
-                             lambda: module.fetch(url, cfg.timeout_s, auth=cfg.auth))
+                             lambda: module.fetch(url, module.fetch_timeout_s(cfg),
+                                                  auth=cfg.auth))
             reading, state = module.read(cfg, prev or {}, now, page=page)
         elif name == "intel-npu":
             reading, state = module.read_npu(cfg, prev or {}, now)
