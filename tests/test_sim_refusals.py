@@ -7,7 +7,7 @@ are Ollama's own (server/routes.go, api/types.go, internal/modelref).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,14 +23,8 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
-def today() -> Iterator[Fleet]:
-    with Fleet(builtin_fleet("today", time_scale=0.0)) as fleet:
-        yield fleet
-
-
-@pytest.fixture(scope="module")
-def client(today: Fleet) -> ollama.Client:
-    return ollama.Client(host=today.hosts["ollama-big"].url)
+def client(today_sim: Fleet) -> ollama.Client:
+    return ollama.Client(host=today_sim.hosts["ollama-big"].url)
 
 
 # (id, call on the client, status, error text)
@@ -137,9 +131,9 @@ RAW_CASES = [
 
 @pytest.mark.parametrize(("path", "body", "status", "answer"), [c[1:] for c in RAW_CASES],
                          ids=[c[0] for c in RAW_CASES])
-def test_refused_over_plain_http(today: Fleet, path: str, body: Any, status: int,
+def test_refused_over_plain_http(today_sim: Fleet, path: str, body: Any, status: int,
                                  answer: dict[str, Any]) -> None:
-    url = today.hosts["ollama-big"].url + path
+    url = today_sim.hosts["ollama-big"].url + path
     if isinstance(body, bytes) or body is None:
         r = httpx.post(url, content=body or b"")
     else:
@@ -161,6 +155,8 @@ def test_cloud_disabled_and_signed_out() -> None:
         assert r.json()["signin_url"].startswith("https://ollama.com/connect?name=")
         # the local models answer as before
         assert ollama.Client(host=big.url).generate("llama3:8b", "hi").done
+        assert httpx.post(f"{big.url}/sim/control", json={"cloud": "ok"}).json()["cloud"] == "ok"
+        assert ollama.Client(host=big.url).generate("gpt-oss:120b-cloud", "hi").done
 
 
 def test_out_of_memory_is_worded_as_the_current_server_words_it() -> None:
@@ -173,8 +169,8 @@ def test_out_of_memory_is_worded_as_the_current_server_words_it() -> None:
     assert "cudaMalloc failed: out of memory" in err.value.error
 
 
-def test_a_refused_request_leaves_the_connection_usable(today: Fleet) -> None:
-    with httpx.Client(base_url=today.hosts["ollama-big"].url) as http:
+def test_a_refused_request_leaves_the_connection_usable(today_sim: Fleet) -> None:
+    with httpx.Client(base_url=today_sim.hosts["ollama-big"].url) as http:
         bad = http.post("/api/generate", json={"model": "llama3:8b", "prompt": "x",
                                                 "options": {"num_ctx": "8k"}, "stream": False})
         good = http.post("/api/generate", json={"model": "llama3:8b", "prompt": "x",

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from smartollama.sim.engine import HostEngine
 from smartollama.sim.payloads import details_of, digest_of
 from smartollama.sim.server import SimServer
-from smartollama.sim.spec import HostSpec
+from smartollama.sim.spec import CLOUD_STATES, HostSpec
 from smartollama.sim.wire import FOREVER, SimError, parse_keep_alive, rfc3339
 
 # what the current server says when llama-server dies while loading (llm/llama_server.go)
@@ -40,7 +40,7 @@ class Failure:
 
 
 _CONTROL_KEYS = {"readings", "fail_next", "metrics_delay_s", "load", "unload", "clear_requests",
-                 "time_scale", "restart_after_s"}
+                 "time_scale", "restart_after_s", "cloud"}
 
 
 class SimHost:
@@ -181,6 +181,12 @@ class SimHost:
             for _ in range(times):
                 self._failures.append(Failure(int(status), str(error), after_chunks))
 
+    def set_cloud(self, state: str) -> None:
+        """Cloud models from now on: "ok", "disabled" (403) or "signed_out" (401)."""
+        if state not in CLOUD_STATES:
+            raise ValueError(f"cloud {state!r} is not one of {', '.join(CLOUD_STATES)}")
+        self.spec.cloud = state
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -246,6 +252,8 @@ class SimHost:
                 self.metrics_delay_s = float(settings["metrics_delay_s"] or 0)
             if "time_scale" in settings:
                 self.time_scale = float(settings["time_scale"])
+            if "cloud" in settings:
+                self.set_cloud(str(settings["cloud"]))
             if settings.get("clear_requests"):
                 self.clear_requests()
             unload = settings.get("unload")
@@ -284,5 +292,6 @@ class SimHost:
             "pending_failures": failures,
             "metrics_delay_s": self.metrics_delay_s,
             "time_scale": self.time_scale,
+            "cloud": self.spec.cloud,
             "requests": requests,
         }

@@ -156,7 +156,7 @@ class ChatSink(OpenAISink):
 
 
 def chat_completions(host: SimHost, body: Any, sink: Sink) -> None:
-    req = _object(body)
+    req = _object(body, "ChatCompletionRequest")
     if not req.get("messages"):
         raise SimError(400, "[] is too short - 'messages'")
     messages = [_message(m) for m in req["messages"]]
@@ -250,11 +250,33 @@ def _sampling(req: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _object(body: Any) -> dict[str, Any]:
+_NUMBER = (int, float)
+# the OpenAI request fields Go binds with a type: name -> (Python types, Go type)
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "string"), "stream": (bool, "bool"), "max_tokens": (int, "int"),
+    "seed": (int, "int"), "temperature": (_NUMBER, "float64"), "top_p": (_NUMBER, "float64"),
+    "frequency_penalty": (_NUMBER, "float64"), "presence_penalty": (_NUMBER, "float64"),
+    "messages": (list, "[]openai.Message"), "tools": (list, "[]api.Tool"),
+    "top_logprobs": (int, "int"), "dimensions": (int, "int"), "suffix": (str, "string"),
+}
+
+
+def _object(body: Any, struct: str) -> dict[str, Any]:
+    """The request as gin's ShouldBindJSON leaves it, or its error (400)."""
     if body is EMPTY_BODY or body is None:
         raise SimError(400, "EOF")
     if not isinstance(body, dict):
-        raise SimError(400, "json: cannot unmarshal array into Go value of type openai request")
+        raise SimError(400, f"json: cannot unmarshal {type(body).__name__} into Go value of type "
+                            f"openai.{struct}")
+    for key, value in body.items():
+        rule = _TYPES.get(key)
+        if rule is None or value is None:
+            continue
+        if not isinstance(value, rule[0]) or (isinstance(value, bool) and rule[1] != "bool"):
+            kind = "string" if isinstance(value, str) else type(value).__name__
+            kind = {"int": "number", "float": "number", "list": "array", "dict": "object"}.get(kind, kind)
+            raise SimError(400, f"json: cannot unmarshal {kind} into Go struct field "
+                                f"{struct}.{key} of type {rule[1]}")
     return body
 
 
@@ -287,7 +309,7 @@ class CompletionSink(OpenAISink):
 
 
 def completions(host: SimHost, body: Any, sink: Sink) -> None:
-    req = _object(body)
+    req = _object(body, "CompletionRequest")
     if req.get("prompt") is not None and not isinstance(req["prompt"], str):
         raise SimError(400, "json: cannot unmarshal array into Go struct field "
                             "CompletionRequest.prompt of type string")
@@ -321,7 +343,7 @@ class EmbedSink(OpenAISink):
 
 
 def embeddings(host: SimHost, body: Any, sink: Sink) -> None:
-    req = _object(body)
+    req = _object(body, "EmbedRequest")
     fmt = req.get("encoding_format")
     if fmt and str(fmt).lower() not in ("float", "base64"):
         raise SimError(400, f"Invalid value for 'encoding_format' = {fmt}. "
