@@ -61,8 +61,12 @@ class Ask:
         return self.req.get("stream") is not False
 
     def head(self) -> dict[str, Any]:
-        return {"model": self.name, **remote_of(self.model),
-                "created_at": rfc3339(time.time(), utc=True)}
+        return head_of(self.name, self.model)
+
+
+def head_of(name: str, model: ModelSpec) -> dict[str, Any]:
+    """What every answer starts with: the model as asked for, where it ran, the time."""
+    return {"model": name, **remote_of(model), "created_at": rfc3339(time.time(), utc=True)}
 
 
 # --- checks ---------------------------------------------------------------------------------
@@ -118,9 +122,9 @@ def _capabilities(model: ModelSpec, wanted: list[str], name: str, verb: str) -> 
         raise SimError(400, f"{full_name(model.name)} does not support " + "\n".join(missing))
 
 
-def _unloaded(host: SimHost, model: ModelSpec, ask_head: dict[str, Any], chat: bool,
-              reason: str, sink: Sink) -> None:
-    out = dict(ask_head)
+def _unloaded(head: dict[str, Any], chat: bool, reason: str, sink: Sink) -> None:
+    """The empty, final answer to a load (empty prompt) or unload (and keep_alive 0)."""
+    out = dict(head)
     if chat:
         out["message"] = {"role": "assistant", "content": ""}
     else:
@@ -135,11 +139,10 @@ def generate(host: SimHost, body: Any, sink: Sink) -> None:
     name = req.get("model") or ""
     model = find_model(host, name, missing=SimError(404, f"model '{name}' not found"))
     cloud_gate(host, model)
-    head = {"model": name, **remote_of(model), "created_at": rfc3339(time.time(), utc=True)}
     prompt = req.get("prompt") or ""
     if prompt == "" and keep_alive == 0 and not model.remote:
         host.engine.unload(model.name)
-        return _unloaded(host, model, head, False, "unload", sink)
+        return _unloaded(head_of(name, model), False, "unload", sink)
     if req.get("raw") and (req.get("template") or req.get("system") or req.get("context")):
         raise SimError(400, "raw mode does not support template, system, or context")
     thinks = _thinking(model, think, name)
@@ -155,11 +158,10 @@ def chat(host: SimHost, body: Any, sink: Sink) -> None:
     keep_alive, think = _common(req)
     name = req.get("model") or ""
     model = find_model(host, name, missing=SimError(400, "model is required"))
-    head = {"model": name, **remote_of(model), "created_at": rfc3339(time.time(), utc=True)}
     messages = [m for m in req.get("messages") or [] if isinstance(m, dict)]
     if not messages and keep_alive == 0 and not model.remote:
         host.engine.unload(model.name)
-        return _unloaded(host, model, head, True, "unload", sink)
+        return _unloaded(head_of(name, model), True, "unload", sink)
     cloud_gate(host, model)
     tools = req.get("tools") or []
     thinks = _thinking(model, think, name)
@@ -181,7 +183,7 @@ def run(host: SimHost, ask: Ask, sink: Sink) -> None:
     empty = (not ask.req.get("messages")) if ask.chat else ask.prompt == ""
     with holding(host, ask.model, ask.options, ask.keep_alive, ask.stream) as held:
         if empty:
-            return _unloaded(host, ask.model, ask.head(), ask.chat, "load", sink)
+            return _unloaded(ask.head(), ask.chat, "load", sink)
         if ask.model.remote:
             host.engine.sleep(CLOUD_FIRST_TOKEN_S)
         answer(host, ask, _plan(host, ask), *held, sink)

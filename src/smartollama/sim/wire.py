@@ -153,7 +153,10 @@ def check_fields(req: dict[str, Any], struct: str) -> None:
         if py_type is int and isinstance(value, float) and value.is_integer():
             ok = True
         if not ok:
-            raise SimError(400, f"json: cannot unmarshal {_json_kind(value)} into Go struct "
+            kind = _json_kind(value)
+            if py_type is int and isinstance(value, float):  # Go names the number that won't fit
+                kind = f"number {value:g}"
+            raise SimError(400, f"json: cannot unmarshal {kind} into Go struct "
                                 f"field {struct}.{key} of type {go_type}")
 
 
