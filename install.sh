@@ -6,6 +6,7 @@
 #   ./install.sh --dev      for development: .venv with the test dependencies,
 #                           plus the shells the completion tests drive
 #   ./install.sh --alias    also add `eval "$(sollama shell-init --alias)"` to your shell rc
+#   ./install.sh --timer    also a systemd user timer that runs `sollama preload --now` hourly
 #   ./install.sh --uninstall  remove exactly what this script added
 #
 # Idempotent: running it again upgrades in place.
@@ -13,14 +14,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
-dev=0 alias=0 uninstall=0 completions=1
+dev=0 alias=0 uninstall=0 completions=1 timer=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --alias) alias=1 ;;
+    --timer) timer=1 ;;
     --uninstall) uninstall=1 ;;
     --no-completions) completions=0 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +31,9 @@ say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 1; }
 
 data_home=${XDG_DATA_HOME:-$HOME/.local/share}
+unit_dir=${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user
+timer_unit=sollama-preload.timer
+service_unit=sollama-preload.service
 bin_dir=$HOME/.local/bin
 user_venv=$data_home/sollama/venv
 
@@ -43,7 +48,60 @@ find_python() {
   return 1
 }
 
+remove_timer() {  # the units --timer wrote (their .service names the dirs it created)
+  [ -f "$unit_dir/$service_unit" ] && grep -q '^# written by sollama' "$unit_dir/$service_unit" || return 0
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl --user disable --now "$timer_unit" >/dev/null 2>&1 || true
+  fi
+  rm -f "$unit_dir/timers.target.wants/$timer_unit"
+  rmdir "$unit_dir/timers.target.wants" 2>/dev/null || true
+  local dirs
+  dirs=$(sed -n 's/^# created-dirs: //p' "$unit_dir/$service_unit")
+  rm -f "$unit_dir/$service_unit" "$unit_dir/$timer_unit"
+  for d in $dirs; do rmdir "$d" 2>/dev/null || true; done
+  say "removed the systemd user timer $timer_unit"
+}
+
+install_timer() {  # install_timer SOLLAMA: an hourly `sollama preload --now`, absolute path
+  local made=() d
+  for d in "${XDG_CONFIG_HOME:-$HOME/.config}" "${XDG_CONFIG_HOME:-$HOME/.config}/systemd" "$unit_dir"; do
+    [ -d "$d" ] || { mkdir -p "$d"; made=("$d" "${made[@]}"); }
+  done
+  if [ -f "$unit_dir/$service_unit" ]; then   # reinstall: keep the dirs the first one made
+    mapfile -t made < <(sed -n 's/^# created-dirs: //p' "$unit_dir/$service_unit" | tr ' ' '\n' | sed '/^$/d')
+  fi
+  cat > "$unit_dir/$service_unit" <<UNIT
+# written by sollama's install.sh --timer; removed by install.sh --uninstall
+# created-dirs: ${made[*]}
+[Unit]
+Description=Load the models of sollama's [[preload]] schedule
+
+[Service]
+Type=oneshot
+ExecStart=$1 preload --now
+UNIT
+  cat > "$unit_dir/$timer_unit" <<UNIT
+# written by sollama's install.sh --timer; removed by install.sh --uninstall
+[Unit]
+Description=Run sollama preload every hour
+
+[Timer]
+OnCalendar=hourly
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+UNIT
+  if command -v systemctl >/dev/null 2>&1 && systemctl --user daemon-reload >/dev/null 2>&1 \
+      && systemctl --user enable --now "$timer_unit" >/dev/null 2>&1; then
+    say "enabled the systemd user timer $timer_unit (hourly: $1 preload --now)"
+  else
+    say "wrote $unit_dir/$timer_unit; enable it with: systemctl --user enable --now $timer_unit"
+  fi
+}
+
 if [ "$uninstall" = 1 ]; then
+  remove_timer
   [ -x "$here/scripts/shell-setup.sh" ] && "$here/scripts/shell-setup.sh" uninstall || true
   if command -v pipx >/dev/null 2>&1 && pipx list --short 2>/dev/null | grep -q '^smartollama '; then
     pipx uninstall smartollama >/dev/null && say "removed the pipx install"
@@ -76,14 +134,15 @@ if [ "$dev" = 1 ]; then
   # The completion tests drive real shells: install the ones that are missing.
   if [ -x scripts/test-deps.sh ]; then scripts/test-deps.sh || say "some test shells could not be installed; their tests will skip"; fi
   say "installed sollama for development in $here/.venv (editable, with test dependencies)"
-  say "run the tests with: .venv/bin/python -m pytest"
+  say "run the tests with: .venv/bin/python -m pytest -n auto"
   exit 0
 fi
 
 installed=""
 if command -v pipx >/dev/null 2>&1; then
   pipx install --force "$here" >/dev/null
-  installed="with pipx ($(pipx environment --value PIPX_BIN_DIR 2>/dev/null || echo "$bin_dir")/sollama)"
+  sollama_bin="$(pipx environment --value PIPX_BIN_DIR 2>/dev/null || echo "$bin_dir")/sollama"
+  installed="with pipx ($sollama_bin)"
 else
   # remember the directories this install creates, so --uninstall removes exactly those
   created=()
@@ -96,9 +155,11 @@ else
   [ -x "$user_venv/bin/python" ] || "$py" -m venv "$user_venv"
   "$user_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$here"
   ln -sfn "$user_venv/bin/sollama" "$bin_dir/sollama"
+  sollama_bin=$bin_dir/sollama
   installed="in $user_venv, linked from $bin_dir/sollama"
 fi
 say "installed sollama $installed"
+[ "$timer" = 1 ] && install_timer "$sollama_bin"
 
 if [ "$completions" = 1 ] && [ -x scripts/shell-setup.sh ]; then
   if [ "$alias" = 1 ]; then scripts/shell-setup.sh install --alias; else scripts/shell-setup.sh install; fi

@@ -211,8 +211,8 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
                    RUSTUP_HOME=str(tmp_path / "rustup"), CARGO_HOME=str(tmp_path / "cargo"))
     before = listing(home)
     start = time.monotonic()
-    r = subprocess.run([str(project / "install.sh")], capture_output=True, text=True,
-                       env=env, timeout=300)
+    r = subprocess.run([str(project / "install.sh"), "--timer"], capture_output=True,
+                       text=True, env=env, timeout=300)
     took = time.monotonic() - start
     if r.returncode != 0 and any(s in r.stdout + r.stderr for s in NETWORK_TROUBLE):
         pytest.skip(f"pip could not reach the package index: {r.stderr.strip()[-200:]}")
@@ -223,6 +223,12 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
                        timeout=60)
     assert "sollama version" in v.stdout
     assert (home / ".local/share/bash-completion/completions/sollama").is_file()
+    # --timer: an hourly `sollama preload --now` as a systemd user unit, by absolute path
+    # (systemctl --user may not run here: then the files are written and the command said)
+    units = home / ".config/systemd/user"
+    assert f"ExecStart={sollama} preload --now" in (units / "sollama-preload.service").read_text()
+    assert "OnCalendar=hourly" in (units / "sollama-preload.timer").read_text()
+    assert "sollama-preload.timer" in r.stdout
     r = subprocess.run([str(project / "install.sh"), "--uninstall"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

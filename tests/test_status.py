@@ -81,7 +81,7 @@ def test_status_for_another_mode(demo_fleet: object) -> None:
     assert (data["mode"], data["mode_source"]) == ("quiet", "--mode")
     assert {b["id"]: b["over_limits"] for b in data["backends"]}["ollama-nvidia"] == ["fan_pct"]
     bad = run_sollama("status", "--mode", "loud")
-    assert bad.returncode == 1 and "unknown mode 'loud'" in bad.stderr
+    assert bad.returncode == 2 and "unknown mode 'loud'" in bad.stderr   # usage, as --urgency
 
 
 def test_status_fits_an_80_column_pipe(demo_fleet: object) -> None:

@@ -110,5 +110,5 @@ def test_status_watch_refreshes_until_ctrl_c(demo_fleet: object, term: str) -> N
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 130
-    assert "Traceback" not in (child.before or "")
+    assert child.exitstatus == 0          # Ctrl-C is how --watch stops, as its help says
+    assert "Traceback" not in (child.before or "") and "error" not in (child.before or "")

@@ -243,18 +243,19 @@ class Config:
         return _tiers(self.model_equivalents)
 
     def unknown_mode(self, name: str, where: str = "") -> SollamaError:
-        """The error for a mode this config does not define: every configured mode,
-        closest match first (the one wording for --mode, SOLLAMA_MODE, `sollama mode`)."""
+        """The error for a mode this config does not define: the closest one, then every
+        configured mode in the config's order (the one wording for --mode, SOLLAMA_MODE,
+        `sollama mode`). A usage error (exit 2), as a bad --urgency is."""
         import difflib
 
+        from smartollama.errors import UsageError
+
         modes = list(self.modes)
-        ranked = difflib.get_close_matches(name, modes, n=len(modes), cutoff=0.0)
-        ranked += [m for m in modes if m not in ranked]
         close = difflib.get_close_matches(name, modes, n=1)
         prefix = f"{where}: " if where else ""
         guess = f" (did you mean {close[0]!r}?)" if close else ""
-        return SollamaError(f"{prefix}unknown mode {name!r}{guess}; "
-                            f"configured modes: {', '.join(ranked)}")
+        return UsageError(f"{prefix}unknown mode {name!r}{guess}; "
+                          f"configured modes: {', '.join(modes)}")
 
     # -- JSON ----------------------------------------------------------------
     def to_dict(self, *, exclude_none: bool = False) -> dict[str, Any]:

@@ -36,13 +36,26 @@ def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(config.backends)))) as pool:
         results = list(pool.map(one, config.backends))
     ok = [(bid, rows) for bid, rows in results if isinstance(rows, list)]
+    if not ok:      # one message for the failure, not a warning per host before it
+        raise UnreachableError("no backend reachable: " + ", ".join(
+            f"{bid} ({rows})" for bid, rows in results))
     for bid, rows in results:
         if isinstance(rows, str):
             sys.stderr.write(f"sollama: warning: {bid}: {rows}\n")
-    if not ok:
-        raise UnreachableError("no backend reachable: " + ", ".join(
-            f"{bid} ({rows})" for bid, rows in results))
     return ok
+
+
+def _size(value: object) -> int:
+    """A byte count from a server; anything but a number (`"size": "huge"`) counts as 0."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def printable(text: str) -> str:
+    """A name as a server sent it, with control characters (a newline, a NUL, an escape
+    sequence) shown escaped, so a hostile name cannot break the table or the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def human_bytes(n: int | float) -> str:
@@ -121,7 +134,8 @@ def list_command(prefix: str | None, as_json: bool) -> int:
 
         click.echo(json.dumps(list(merged.values()), indent=2))
         return 0
-    rows = [[name, str(m.get("digest", ""))[:12], human_bytes(int(m.get("size") or 0)),
+    rows = [[printable(name), printable(str(m.get("digest", ""))[:12]),
+             human_bytes(_size(m.get("size"))),
              human_time(m.get("modified_at")), ",".join(m["backends"])]
             for name, m in sorted(merged.items())]
     _table(["NAME", "ID", "SIZE", "MODIFIED", "BACKENDS"], rows)
@@ -141,8 +155,9 @@ def ps_command(prefix: str | None, as_json: bool) -> int:
             if prefix and not name.startswith(prefix):
                 continue
             out.append({**m, "backend": bid})
-            size, vram = int(m.get("size") or 0), int(m.get("size_vram") or 0)
-            rows.append([name, str(m.get("digest", ""))[:12], human_bytes(size),
+            size, vram = _size(m.get("size")), _size(m.get("size_vram"))
+            rows.append([printable(name), printable(str(m.get("digest", ""))[:12]),
+                         human_bytes(size),
                          _processor(size, vram), human_time(m.get("expires_at")), bid])
     if as_json:
         import json

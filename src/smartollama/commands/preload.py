@@ -18,14 +18,28 @@ def rules_for_hour(rules: list, hour: int) -> list:  # type: ignore[type-arg]
     return out
 
 
+def _self_path() -> str:
+    """This sollama by absolute path, as the shell found it (a link in ~/.local/bin stays a
+    link, so an upgrade keeps the line working)."""
+    import os
+    import shutil
+    import sys
+
+    argv0 = sys.argv[0]
+    found = argv0 if os.sep in argv0 else shutil.which(argv0)
+    return os.path.abspath(found or argv0)
+
+
 @click.command("preload")
 @click.option("--now", "when", flag_value="now", default=True,
               help="Load the models scheduled for this hour (default).")
 @click.option("--schedule", "when", flag_value="schedule",
               help="Print the schedule and a crontab line to run it hourly.")
+@click.option("--dry-run", is_flag=True,
+              help="Say where this hour's models would load, and load nothing.")
 @click.option("--keepalive", default="1h", show_default=True, metavar="DURATION",
               help="How long the loaded models stay loaded.")
-def preload_command(when: str, keepalive: str) -> int:
+def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     """Load models per the time-of-day schedule (`[[preload]]` in the config)."""
     import time
 
@@ -38,7 +52,9 @@ def preload_command(when: str, keepalive: str) -> int:
             return 0
         for r in config.preload:
             click.echo(f"{r.hours}: {', '.join(r.models)}")
-        click.echo("\nto run it every hour, add to `crontab -e`:\n  0 * * * * sollama preload --now")
+        click.echo("\nto run it every hour, add to `crontab -e` (cron's PATH is short, so the "
+                   f"full path):\n  0 * * * * {_self_path()} preload --now\n"
+                   "or install a systemd user timer with `./install.sh --timer`")
         return 0
     hour = time.localtime().tm_hour
     rules = rules_for_hour(config.preload, hour)
@@ -65,6 +81,9 @@ def preload_command(when: str, keepalive: str) -> int:
             if v.action == "refuse" or not v.backend_used:
                 click.echo(f"{model}: not loaded ({v.reason})")
                 failed += 1
+                continue
+            if dry_run:
+                click.echo(f"{v.model_used}: would load on {v.backend_used} ({v.reason})")
                 continue
             b = config.backend(v.backend_used)
             with OllamaClient(v.host or "", headers=b.headers if b else None) as c:

@@ -132,14 +132,29 @@ def status_command(mode_name: str | None, as_json: bool, watch: bool, interval: 
     if as_json:
         import json
 
-        click.echo(json.dumps(collect(), indent=2))
-        return 0
+        data = collect()
+        click.echo(json.dumps(data, indent=2))
+        return _exit_code(data)
     from rich.console import Console
 
     console = Console()
     if not watch:
-        console.print(render(collect(), console.width))
-        return 0
+        data = collect()
+        console.print(render(data, console.width))
+        return _exit_code(data)
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):     # Ctrl-C is how --watch stops: no error
+        _watch(console, collect, interval)
+    return 0
+
+
+def _exit_code(data: dict[str, Any]) -> int:
+    """4 when no backend answers (DESIGN.md's "no backend reachable"), after the table."""
+    return 0 if any(b["reachable"] for b in data["backends"]) else 4
+
+
+def _watch(console: Any, collect: Any, interval: float) -> None:
     if console.is_dumb_terminal or not console.is_terminal:
         # no cursor control here (TERM=dumb, a pipe): print the table at each refresh
         while True:
