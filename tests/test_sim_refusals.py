@@ -124,6 +124,9 @@ RAW_CASES = [
                "or false)"}),
     ("embed input of the wrong type", "/api/embed", {"model": "nomic-embed-text", "input": [1, 2]},
      400, {"error": "invalid input type"}),
+    ("a format that is neither json nor a schema", "/api/generate",
+     {"model": "llama3:8b", "prompt": "x", "format": "yaml"}, 500,
+     {"error": 'invalid format: "\\"yaml\\""; expected "json" or a valid JSON Schema object'}),
     ("keep_alive as a bool", "/api/generate", {"model": "llama3:8b", "keep_alive": True}, 400,
      {"error": "Unsupported type: 'bool'"}),
 ]

@@ -10,6 +10,7 @@ local memory, and every chunk says where it ran (`remote_model`, `remote_host`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -263,6 +264,7 @@ def answer(host: SimHost, ask: Ask, plan: Plan, tps: float, load_s: float, queue
            failure: Failure | None, sink: Sink) -> None:
     """Stream (or return whole) the planned answer, with Ollama's final statistics."""
     engine = host.engine
+    _check_format(ask.req.get("format"))
     prompt_s = plan.prompt_tokens / (tps * PROMPT_SPEEDUP)
     eval_s = plan.eval_count / tps
     want_lp = bool(ask.req.get("logprobs"))
@@ -305,6 +307,15 @@ def answer(host: SimHost, ask: Ask, plan: Plan, tps: float, load_s: float, queue
         sink.end()
     else:
         sink.json(200, final)
+
+
+def _check_format(fmt: Any) -> None:
+    """The runner takes "json" or a JSON schema object; anything else fails (after the load)."""
+    if fmt is None or fmt in ("", "json") or isinstance(fmt, dict):
+        return
+    raw = json.dumps(fmt, separators=(",", ":"))
+    raise SimError(500, f"invalid format: {json.dumps(raw)}; expected \"json\" or a valid JSON "
+                        "Schema object")
 
 
 def _fail_stream(sink: Sink, failure: Failure) -> None:
