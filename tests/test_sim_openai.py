@@ -136,3 +136,5 @@ def test_refusals_keep_ollamas_status_and_text(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="Supported values: \\['float', 'base64'\\]"):
         client.embeddings.create(model="nomic-embed-text", input="a",
                                  encoding_format="utf8")  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError, match="invalid input"):
+        client.embeddings.create(model="nomic-embed-text", input=[], encoding_format="float")

@@ -8,6 +8,7 @@ and text, in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import re
 import struct
@@ -213,8 +214,6 @@ def _message(m: Any) -> dict[str, Any]:
 
 
 def _arguments(text: Any) -> Any:
-    import json
-
     try:
         return json.loads(text or "{}")
     except (TypeError, ValueError):
