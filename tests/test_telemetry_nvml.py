@@ -151,3 +151,19 @@ def test_pynvml_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` raise ImportError
     r = read()
     assert r.error is not None and "not installed" in r.error
+
+
+def test_uuid_without_the_gpu_prefix_finds_the_gpu(install):
+    # nvidia_gpu_exporter shows UUIDs without `GPU-`; NVML wants the nvidia-smi form
+    install(fake.FakeGPU(uuid="GPU-5a1c0de0-0000-4000-8000-000000000001"))
+    bare = read(uuid="5a1c0de0-0000-4000-8000-000000000001")
+    full = read(uuid="GPU-5a1c0de0-0000-4000-8000-000000000001")
+    assert bare.error is None and bare.temp_c == full.temp_c == 63
+    assert bare.origin["temp_c"] == {"source": "nvml", "field": "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)"}
+
+
+def test_a_zero_power_reading_is_not_available(install):
+    install(fake.FakeGPU(power_mw=0))
+    r = read()
+    assert r.power_w == NA("reads 0 W: power sensor not available")
+    assert "power_w" not in r.origin

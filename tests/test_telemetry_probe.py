@@ -153,3 +153,20 @@ def test_importing_telemetry_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_rapl_firmware_no_limit_is_not_a_limit(tmp_path):
+    # layout per Documentation/power/powercap/powercap.rst; 4090 W is what firmware
+    # writes for "unlimited" near the 15-bit limit field's ceiling (4095.875 W)
+    sysfs.rapl(tmp_path, limit_uw=4_090_000_000)
+    r, _ = probe(TelemetryConfig(source="cpu", root=str(tmp_path), timeout_s=5), now=1.0)
+    assert r.power_limit_w == NA("no limit set (firmware writes 4090 W)")
+    assert r.energy_j == pytest.approx(123.0)
+
+
+def test_origin_survives_the_state_cache_round_trip(tmp_path):
+    sysfs.amdgpu_dgpu(tmp_path)
+    r, _ = probe(TelemetryConfig(source="amdgpu", root=str(tmp_path), timeout_s=5), now=1.0)
+    assert r.origin["power_w"] == {"source": "sysfs", "field": "card1/device/hwmon/hwmon3/power1_average"}
+    back = Reading.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.origin == r.origin and back.power_w == r.power_w

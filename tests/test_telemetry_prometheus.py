@@ -157,3 +157,15 @@ def test_garbage_and_unknown_pages():
     with exporters.serve("# TYPE node_load1 gauge\nnode_load1 0.5\n") as url:
         r, _ = read(url)
     assert r.error is not None and r.error.startswith("no GPU metrics recognised")
+
+
+def test_dcgm_all_zero_is_not_available():
+    # DCGM with a broken host engine writes 0 for every field (built from the page above)
+    import re
+
+    page = re.sub(r'(\{gpu="1".*\}) \S+$', r"\1 0", exporters.DCGM, flags=re.M)
+    with exporters.serve(page) as url:
+        r, _ = read(url, match={"gpu": "1"})
+    assert r.temp_c == NA("every value reads 0: the source cannot read this device")
+    assert r.mem_free_gb == r.util_pct == r.temp_c
+    assert r.origin == {}

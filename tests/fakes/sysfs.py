@@ -131,13 +131,14 @@ def i915_igpu(root: Path, card: str = "card0") -> Path:
     return cls
 
 
-def rapl(root: Path, *, energy_uj: int = 123_000_000, uncore: bool = False, mode: int | None = None) -> Path:
+def rapl(root: Path, *, energy_uj: int = 123_000_000, uncore: bool = False, mode: int | None = None,
+         limit_uw: int = 65_000_000) -> Path:
     """RAPL package-0 (and its uncore subzone), as intel_rapl exposes them."""
     zone = root / "devices" / "virtual" / "powercap" / "intel-rapl" / "intel-rapl:0"
     write(zone / "name", "package-0")
     write(zone / "energy_uj", energy_uj)
     write(zone / "max_energy_range_uj", 262_143_328_850)
-    write(zone / "constraint_0_power_limit_uw", 65_000_000)
+    write(zone / "constraint_0_power_limit_uw", limit_uw)
     write(zone / "constraint_0_name", "long_term")
     cls = root / "class" / "powercap"
     cls.mkdir(parents=True, exist_ok=True)
@@ -168,3 +169,17 @@ def npu(root: Path, accel: str = "accel0", *, busy_us: int = 0) -> Path:
     if not (cls / "device").exists():
         os.symlink(os.path.relpath(dev, cls), cls / "device")
     return cls
+
+
+#: real /sys/class/drm/cardN dumps (tests/fixtures/telemetry/lact, see SOURCE.md there)
+DUMPS = Path(__file__).resolve().parent.parent / "fixtures" / "telemetry" / "lact"
+
+
+def install_dump(root: Path, dump: str, card: str | None = None) -> Path:
+    """Copy a real card dump (e.g. "b580") to <root>/class/drm/<card>, as the kernel lays it out."""
+    import shutil
+
+    src = next((DUMPS / dump).iterdir())
+    dst = root / "class" / "drm" / (card or src.name)
+    shutil.copytree(src, dst)
+    return dst

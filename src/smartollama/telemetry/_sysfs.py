@@ -27,7 +27,7 @@ def read_str(path: Path) -> str | None:
     """A sysfs attribute's text, stripped; None when absent or unreadable."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip()
+            return fh.read().split("\x00", 1)[0].strip()
     except OSError:
         return None
 
@@ -36,7 +36,8 @@ def read_value(path: Path, scale: float = 1.0) -> Value:
     """A numeric attribute times `scale` (the unit conversion), or NA(why not)."""
     try:
         with open(path, encoding="ascii", errors="replace") as fh:
-            raw = fh.read().strip()
+            # a copy of a sysfs file may carry the page's NUL padding after the value
+            raw = fh.read().split("\x00", 1)[0].strip()
     except FileNotFoundError:
         return NA(f"no {path.name}")
     except PermissionError:

@@ -57,6 +57,18 @@ class Reading:
     detail: dict[str, Any] = field(default_factory=dict)
     #: set when the whole source failed (library missing, host down); fields are NA
     error: str | None = None
+    #: field → {"source": ..., "field": ...}: where each available value was read
+    #: ("sysfs", "card1/device/mem_info_vram_total"; "dcgm-exporter", 'DCGM_FI_DEV_FB_FREE{gpu="0"}'),
+    #: so a user can check it against nvidia-smi, amd-smi or the exporter's page
+    origin: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def put(self, name: str, value: Value, source: str, where: str) -> None:
+        """Set a field, and where it came from when it is a number."""
+        setattr(self, name, value)
+        if isinstance(value, NA):
+            self.origin.pop(name, None)
+        else:
+            self.origin[name] = {"source": source, "field": where}
 
     def get(self, name: str) -> float | None:
         """The value of a field, or None when not available."""
@@ -85,6 +97,8 @@ class Reading:
             out["detail"] = self.detail
         if self.error:
             out["error"] = self.error
+        if self.origin:
+            out["origin"] = {f: dict(o) for f, o in self.origin.items()}
         return out
 
     def values(self) -> dict[str, float]:
@@ -99,7 +113,9 @@ class Reading:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reading:
         r = cls(source=str(d.get("source", "?")), time=float(d.get("time", 0.0)),
-                detail=dict(d.get("detail") or {}), error=d.get("error"))
+                detail=dict(d.get("detail") or {}), error=d.get("error"),
+                origin={str(k): dict(v) for k, v in (d.get("origin") or {}).items()
+                        if isinstance(v, dict)})
         for f in FIELDS:
             v = d.get(f)
             if isinstance(v, dict):

@@ -52,7 +52,23 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
         r.mem_free_gb = vm.available / 1e9
         r.util_pct = _util(psutil, prev, state, now, d)
     r.power_w, r.power_limit_w, r.energy_j = _rapl(cfg, prev, state, now, d)
+    for f, where in _ORIGIN.items():
+        if not isinstance(getattr(r, f), NA):
+            r.origin[f] = {"source": "psutil" if f in _PSUTIL else "sysfs", "field": where}
     return r, state
+
+
+_PSUTIL = ("temp_c", "mem_total_gb", "mem_free_gb", "util_pct")
+#: field → where it is read (Reading.origin)
+_ORIGIN = {
+    "temp_c": "sensors_temperatures()",
+    "mem_total_gb": "virtual_memory().total",
+    "mem_free_gb": "virtual_memory().available",
+    "util_pct": "cpu_times()",
+    "power_w": "class/powercap/intel-rapl:N/energy_uj (Δ/Δt)",
+    "power_limit_w": "class/powercap/intel-rapl:N/constraint_0_power_limit_uw",
+    "energy_j": "class/powercap/intel-rapl:N/energy_uj",
+}
 
 
 def _temperature(psutil: Any, detail: dict[str, Any]) -> Value:
@@ -145,4 +161,20 @@ def _rapl(
     detail["power_sensor"] = "rapl " + ",".join(z.name for z in zones)
     # one package's wrap is exact; several wrapping in the same window is left to NA
     power, _ = delta_rate(prev, "rapl_uj", energy_uj, now, scale=1e-6, wrap=wrap if len(zones) == 1 else None)
-    return power, (limit_w if limit_w > 0 else NA("no RAPL limit")), energy_uj * 1e-6
+    return power, _limit(limit_w, len(zones)), energy_uj * 1e-6
+
+
+#: RAPL's power-limit field is 15 bits in the package's power unit (1/8 W on most
+#: parts: MSR_RAPL_POWER_UNIT), so the most it can hold is 4095.875 W. Firmware
+#: that leaves the package unlimited writes a value at that ceiling (4090 W is
+#: common); no real CPU package is limited anywhere near it.
+RAPL_NO_LIMIT_W = 4000.0
+
+
+def _limit(limit_w: float, zones: int) -> Value:
+    """The summed long-term limit, or NA for none set or the firmware's "no limit"."""
+    if limit_w <= 0:
+        return NA("no RAPL limit")
+    if limit_w / zones >= RAPL_NO_LIMIT_W:
+        return NA(f"no limit set (firmware writes {limit_w / zones:.0f} W)")
+    return limit_w

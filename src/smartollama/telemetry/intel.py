@@ -2,15 +2,27 @@
 
 intel-gpu reads the driver's hwmon under `<root>/class/drm/<card>/device/hwmon/`
 (the one whose `name` is i915 or xe), per the kernel ABI documents
-sysfs-driver-intel-i915-hwmon and sysfs-driver-intel-xe-hwmon:
+sysfs-driver-intel-i915-hwmon and sysfs-driver-intel-xe-hwmon. Both number
+their channels by domain: channel 1 is the card (`energy1_label` "card"),
+channel 2 the package ("pkg"); a board may have either or both (an A380 on xe
+has only channel 2: `energy2_input`, `power2_max`).
 
-- `energy1_input`: µJ. Neither driver reports power drawn now, so power is
+- `energyN_input`: µJ. Neither driver reports power drawn now, so power is
   Δenergy/Δt between this probe and the previous one (the memo), as nvtop
-  does; the first probe reads NA("needs a second sample").
-- `power1_max` (PL1, 0 = disabled), else `power1_crit`, else `power1_rated_max`: µW.
+  does; the first probe reads NA("needs a second sample"). The card channel
+  is used where it counts, else the package: a counter that reads exactly 0
+  is not counting (kernel 6.16 leaves the B580's `energy1_input` at 0).
+- the power limit, channel by channel in the same order: `powerN_max` (PL1,
+  the sustained limit; 0 = disabled), else `powerN_cap`, else
+  `powerN_rated_max` (the board's TDP; 0 = unknown): µW. `powerN_crit` is the
+  peak-current limit (I1, or a power in µW on some boards: 380 W on a B580
+  whose sustained limit is 190 W), never the limit routing compares with.
 - `tempN_input`: m°C; xe labels them (`temp2` pkg, `temp3` vram); i915 has
   `temp1` where present.
-- `fanN_input`: RPM (xe, boards with fans).
+- `fanN_input`: RPM (xe, boards with fans), with `fanN_max` where the board has it.
+
+These rules (`hwmon_values`) are shared with node_exporter's copy of the same
+files (telemetry/_node.py), so both read a card the same way.
 
 Integrated i915 GPUs have no hwmon; their energy is RAPL's `uncore` zone under
 `<root>/class/powercap` where readable. Busy share comes from GT idle
@@ -28,9 +40,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smartollama.telemetry import _hwmon, _zeros
 from smartollama.telemetry._common import delta_rate
 from smartollama.telemetry._sysfs import (
-    channels,
     driver_name,
     drm_cards,
     hwmon_named,
@@ -39,7 +51,6 @@ from smartollama.telemetry._sysfs import (
     read_str,
     read_value,
     root_of,
-    temperatures,
 )
 from smartollama.telemetry.base import NA, Reading, Value
 
@@ -80,36 +91,81 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
     if prev.get("card") != card.name:
         prev = {}
 
-    # energy (µJ) and power from its rate
-    wrap = None
     if hw is not None:
-        energy = read_value(hw / "energy1_input")
+        hwmon_values(_hwmon.from_sysfs(hw), r, prev, state, now)
     else:
         energy, wrap = _rapl_uncore(root, d)
-    if isinstance(energy, NA):
-        r.energy_j = energy
-        r.power_w = energy if hw is not None else NA("no power sensor for this GPU")
-    else:
-        r.energy_j = energy * 1e-6  # µJ → J
-        state["energy_uj"] = energy
-        r.power_w, window = delta_rate(prev, "energy_uj", energy, now, scale=1e-6, wrap=wrap)
-        if window:
-            d["power_window_s"] = round(window, 3)
-
-    if hw is None:
+        if isinstance(energy, NA):
+            r.energy_j, r.power_w = energy, NA("no power sensor for this GPU")
+        else:
+            zone = "class/powercap/intel-rapl uncore/energy_uj"
+            r.put("energy_j", energy * 1e-6, "sysfs", zone)  # µJ → J
+            _power_from(r, prev, state, now, energy * 1e-6, "rapl uncore", wrap=(wrap or 0) * 1e-6 or None)
         no_hwmon = NA("no hwmon for this GPU")
         r.power_limit_w, r.temp_c, r.fan_pct = no_hwmon, no_hwmon, no_hwmon
-    else:
-        r.power_limit_w = _power_limit(hw, d)
-        temps = temperatures(hw)
-        if temps:
-            d["temps_c"] = temps
-        r.temp_c = _routing_temp(temps)
-        r.fan_pct = _fans(hw, d)
 
     r.mem_total_gb = r.mem_free_gb = NA("not exposed in sysfs")
     r.util_pct = _busy_from_idle(card, device, prev, state, now, d)
+    _zeros.apply(r)
     return r, state
+
+
+def hwmon_values(chip: _hwmon.Chip, r: Reading, prev: dict[str, Any], state: dict[str, Any],
+                 now: float) -> None:
+    """Energy, power (from the energy's rate), limit, temperature and fan of an i915/xe chip."""
+    d = r.detail
+    counting = [n for n in _domains(chip, "energy") if chip.get(f"energy{n}_input")]
+    if counting:
+        attr = f"energy{counting[0]}_input"
+        d["energy_sensor"] = attr
+        r.put("energy_j", chip.values[attr], chip.source, chip.origin(attr))
+        _power_from(r, prev, state, now, chip.values[attr], attr)
+    else:
+        zero = [f"energy{n}_input" for n in _domains(chip, "energy")]
+        why = f"{zero[0]} reads 0: not counting" if zero else "no energy counter"
+        r.energy_j = r.power_w = NA(why)
+    r.put("power_limit_w", *_power_limit(chip, d, counting[0] if counting else None))
+    _hwmon.put_temperature(chip, r, ("pkg", "temp2", "temp1"))
+    fan, fan_attr = _hwmon.fan_pct(chip, d)
+    r.put("fan_pct", fan, chip.source, chip.origin(fan_attr) if fan_attr else "")
+
+
+def _domains(chip: _hwmon.Chip, kind: str) -> list[int]:
+    """Channel numbers of `kind`, the card's ("card" label, else channel 1) before the package's."""
+    nums = sorted({int(m) for a in chip.values if a.startswith(kind)
+                   and (m := a[len(kind):].split("_")[0]).isdigit()})
+    return sorted(nums, key=lambda n: (chip.labels.get(f"{kind}{n}", "card" if n == 1 else "pkg") != "card", n))
+
+
+def _power_limit(chip: _hwmon.Chip, detail: dict[str, Any], first: int | None
+                 ) -> tuple[Value, str, str]:
+    """(W, source, attribute): the energy's domain first, then the others (see the docstring)."""
+    nums = _domains(chip, "power")
+    if first in nums:
+        nums = [first] + [n for n in nums if n != first]
+    for n in nums:
+        for item in ("max", "cap", "rated_max"):
+            attr = f"power{n}_{item}"
+            v = chip.get(attr)
+            if v:  # 0: PL1 disabled, TDP unknown
+                detail["power_limit_sensor"] = attr
+                return v, chip.source, chip.origin(attr)
+    crit = next((f"power{n}_crit" for n in nums if chip.get(f"power{n}_crit")), None)
+    return NA(f"no sustained power limit exposed ({crit} is the peak limit)" if crit
+              else "no power limit exposed"), "", ""
+
+
+def _power_from(r: Reading, prev: dict[str, Any], state: dict[str, Any], now: float,
+                energy_j: float, sensor: str, wrap: float | None = None) -> None:
+    """power = Δenergy/Δt against the memo, when the previous sample is of the same counter."""
+    state["energy_j"], state["energy_sensor"] = energy_j, sensor
+    if prev.get("energy_sensor") != sensor:
+        prev = {}
+    power, window = delta_rate(prev, "energy_j", energy_j, now, wrap=wrap)
+    r.put("power_w", power, r.origin.get("energy_j", {}).get("source", "sysfs"),
+          f"Δ {r.origin.get('energy_j', {}).get('field', sensor)} / Δt")
+    if window:
+        r.detail["power_window_s"] = round(window, 3)
 
 
 def _rapl_uncore(root: Path, detail: dict[str, Any]) -> tuple[Value, float | None]:
@@ -119,45 +175,6 @@ def _rapl_uncore(root: Path, detail: dict[str, Any]) -> tuple[Value, float | Non
             wrap = read_value(zone / "max_energy_range_uj")
             return read_value(zone / "energy_uj"), (None if isinstance(wrap, NA) else wrap)
     return NA("no hwmon for this GPU"), None
-
-
-def _power_limit(hw: Path, detail: dict[str, Any]) -> Value:
-    for name in ("power1_max", "power1_crit", "power1_rated_max"):
-        v = read_value(hw / name, 1e-6)  # µW → W
-        if not isinstance(v, NA) and v > 0:  # power1_max reads 0 when PL1 is disabled
-            detail["power_limit_sensor"] = name
-            return v
-    return NA("no power limit exposed")
-
-
-def _routing_temp(temps: dict[str, float]) -> Value:
-    for label in ("pkg", "temp2", "temp1"):
-        if label in temps:
-            return temps[label]
-    if temps:
-        return max(temps.values())
-    return NA("no temperature sensor")
-
-
-def _fans(hw: Path, detail: dict[str, Any]) -> Value:
-    nums = channels(hw, "fan")
-    if not nums:
-        return NA("no fan")
-    rpms: list[float] = []
-    pcts: list[float] = []
-    for n in nums:
-        rpm = read_value(hw / f"fan{n}_input")
-        if isinstance(rpm, NA):
-            continue
-        rpms.append(rpm)
-        top = read_value(hw / f"fan{n}_max")
-        if not isinstance(top, NA) and top > 0:
-            pcts.append(min(100.0, rpm / top * 100.0))
-    if rpms:
-        detail["fans_rpm"] = rpms
-    if pcts:
-        return max(pcts)
-    return NA("fan speed in RPM only") if rpms else NA("fan unreadable")
 
 
 def _busy_from_idle(

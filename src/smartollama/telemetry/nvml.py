@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from smartollama.telemetry import _zeros
 from smartollama.telemetry.base import NA, Reading, Value
 
 if TYPE_CHECKING:
@@ -230,14 +231,31 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
         "energy", lambda: _call(nv, "nvmlDeviceGetTotalEnergyConsumption", handle) / 1000.0
     )
     _throttle(nv, q, handle, d)
+    for f, fn in _ORIGIN.items():
+        if not isinstance(getattr(r, f), NA):
+            r.origin[f] = {"source": "nvml", "field": fn}
+    _zeros.apply(r)
     return r, {}
+
+
+#: field → the NVML call it comes from (Reading.origin)
+_ORIGIN = {
+    "fan_pct": "nvmlDeviceGetFanSpeed_v2 (highest fan)",
+    "temp_c": "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)",
+    "power_w": "nvmlDeviceGetPowerUsage",
+    "power_limit_w": "nvmlDeviceGetEnforcedPowerLimit",
+    "mem_total_gb": "nvmlDeviceGetMemoryInfo.total",
+    "mem_free_gb": "nvmlDeviceGetMemoryInfo.free",
+    "util_pct": "nvmlDeviceGetUtilizationRates.gpu",
+    "energy_j": "nvmlDeviceGetTotalEnergyConsumption",
+}
 
 
 def _handle(nv: ModuleType, cfg: TelemetryConfig) -> tuple[Any, str | None]:
     error = _error_class(nv)
     try:
         if cfg.uuid:
-            return _call(nv, "nvmlDeviceGetHandleByUUID", cfg.uuid), None
+            return _call(nv, "nvmlDeviceGetHandleByUUID", nvml_uuid(cfg.uuid)), None
         return _call(nv, "nvmlDeviceGetHandleByIndex", cfg.index or 0), None
     except _Missing as m:
         return None, f"NVML has no {m.name}"
@@ -251,6 +269,15 @@ def _handle(nv: ModuleType, cfg: TelemetryConfig) -> tuple[Any, str | None]:
                 _initialised.discard(nv)
             return None, "NVML uninitialized"
         return None, f"NVIDIA GPU with {which}: {exc}"
+
+
+def nvml_uuid(uuid: str) -> str:
+    """The UUID as NVML expects it: nvidia-smi's `GPU-…` (or `MIG-…`) form.
+
+    nvidia_gpu_exporter and some dashboards show UUIDs without the prefix;
+    nvmlDeviceGetHandleByUUID finds nothing for those."""
+    u = uuid.strip()
+    return u if u[:4].upper() in ("GPU-", "MIG-") else "GPU-" + u
 
 
 def _text(q: _Query, fn: Callable[[], Any]) -> str | None:

@@ -23,6 +23,9 @@ def read(cfg: TelemetryConfig, now: float) -> Reading:
     reading = Reading(source="static", time=now)
     for key in KEYS:
         value = getattr(cfg, key, None)
-        setattr(reading, key, NA("not configured") if value is None else float(value))
+        if value is None:
+            setattr(reading, key, NA("not configured"))
+        else:
+            reading.put(key, float(value), "config", f"telemetry.{key}")
     reading.energy_j = NA("not configured")
     return reading
