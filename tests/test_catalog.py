@@ -1,4 +1,4 @@
-"""Quality scores (`smartollama.catalog`): size, quantization, task, tiers, overrides."""
+"""Quality scores (`smartollama.routing.catalog`): size, quantization, task, tiers, overrides."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from smartollama import catalog
+from smartollama import vocab
 from smartollama.config import parse_config
+from smartollama.routing import catalog
 
 SIZES = ["0.5b", "1b", "1.5b", "3b", "7b", "8b", "14b", "32b", "70b", "405b"]
 DESIGN_TIERS = {
@@ -19,7 +20,7 @@ DESIGN_TIERS = {
 
 
 @pytest.mark.parametrize("family", [*catalog.FAMILIES, "some-new-model"])
-@pytest.mark.parametrize("task", catalog.TASKS)
+@pytest.mark.parametrize("task", vocab.TASKS)
 def test_score_grows_with_parameters(family: str, task: str) -> None:
     scores = [catalog.quality(f"{family}:{s}", task) for s in SIZES]
     assert scores == sorted(scores), (family, task, scores)
@@ -69,7 +70,7 @@ def test_params_from_name_info_or_family() -> None:
     assert catalog.params_of("unheard-of") == catalog.UNKNOWN.default_params_b
 
 
-@pytest.mark.parametrize("task", catalog.TASKS)
+@pytest.mark.parametrize("task", vocab.TASKS)
 def test_catalog_agrees_with_design_tiers(task: str) -> None:
     tiers = list(DESIGN_TIERS.values())
     for upper, lower in itertools.pairwise(tiers):
@@ -88,7 +89,7 @@ def _config(tiers: dict[str, list[str]], quality: str = "") -> object:
     return parse_config("\n".join(lines) + "\n" + quality, "<test>")
 
 
-@pytest.mark.parametrize("task", catalog.TASKS)
+@pytest.mark.parametrize("task", vocab.TASKS)
 def test_tier_order_wins_over_the_catalog(task: str) -> None:
     # a config that contradicts the catalog: the tiny model in the top tier
     upside_down = {"high_quality": ["tinyllama:1b"], "medium_quality": ["llama3:8b"],
@@ -120,3 +121,10 @@ def test_unlisted_models_take_the_band_of_their_score() -> None:
     assert sc.tier("llama3.2:3b") == 2
     assert sc.tier("smollm2:135m") == 3
     assert sc.threshold_index == 1            # "medium" by default
+
+
+@pytest.mark.parametrize("task", ["general", "chat", "summarize"])
+def test_a_code_model_is_not_the_better_answer_to_a_general_question(task: str) -> None:
+    # qwen2.5-coder:7b and qwen2.5:7b are the same size and generation
+    assert catalog.quality("qwen2.5-coder:7b", task) < catalog.quality("qwen2.5:7b", task)
+    assert catalog.quality("qwen2.5-coder:7b", "code") > catalog.quality("qwen2.5:7b", "code")

@@ -287,9 +287,10 @@ def test_builtin_modes_match_the_config_module() -> None:
 @pytest.mark.parametrize("host", [
     "127.0.0.1", "localhost:11435", ":8080", "http://example.com", "https://example.com",
     "http://10.0.0.2:9000/ollama/", "0.0.0.0:11434", "[::1]:1234", "HTTP://h:1",
+    "::1", "fe80::1:11434", "http://bob:s%40cret@h:1/p", "bob:pw@h",
 ])
 def test_base_url_reads_hosts_as_the_config_does(host: str) -> None:
-    from smartollama.config import parse_host
+    from smartollama.hosts import parse_host
 
     assert complete.base_url(host) == parse_host(host)
 

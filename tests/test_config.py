@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from smartollama.config import load_config, parse_config, parse_host
+from smartollama.config import load_config, parse_config
 from smartollama.errors import ConfigError
+from smartollama.hosts import parse_host
 
 DESIGN_EXAMPLE = """
 default_mode = "balanced"
@@ -181,7 +182,7 @@ def test_schema_and_plain_classes_have_the_same_fields_and_defaults() -> None:
     from smartollama import config, config_schema
 
     for name in ("ModeLimits", "Routing", "TelemetryConfig", "Backend", "ModelRoute",
-                 "UrgencyLimits", "PreloadRule", "History", "Cache", "Config"):
+                 "UrgencyLimits", "PreloadRule", "History", "Cache", "Timeouts", "Config"):
         plain, model = getattr(config, name), getattr(config_schema, name)
         plain_fields = {f.name: f for f in dataclasses.fields(plain)}
         assert list(plain_fields) == list(model.model_fields), name
@@ -202,12 +203,14 @@ def _json(value: object) -> object:
     """A plain config object, a pydantic model or a dict of them, as JSON values."""
     import dataclasses
 
+    from pydantic import BaseModel
+
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+    if isinstance(value, BaseModel):      # every field, those not dumped (auth) too
+        return {name: _json(getattr(value, name)) for name in type(value).model_fields}
     return value
 
 

@@ -12,8 +12,9 @@ def test_demo_walks_through_the_design_notes() -> None:
     assert "Traceback" not in out
     assert "expected" not in r.stdout                 # no step ended with an unexpected exit
     for line in (
-        "substitute: qwen2.5-coder:7b (instead of llama3:70b)",   # too slow before learning
-        "run: llama3:70b on ollama-nvidia",                       # the batch job
+        "run: llama3:70b on ollama-nvidia",                       # prefer_model: the model named
+        "below interactive's 10 tokens/s",                        # ...with a warning
+        "run: llama3:8b on ollama-igpu",                          # no eviction of the 70B
         "override: llama3:70b on ollama-nvidia, quiet mode overridden",
         "refused llama3:70b in quiet mode",
         "substitute: llama3:8b (instead of llama3:70b) on ollama-igpu",

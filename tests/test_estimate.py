@@ -1,11 +1,11 @@
-"""Memory need and speed defaults (`smartollama.estimate`), against known figures."""
+"""Memory need and speed defaults (`smartollama.routing.estimate`), against known figures."""
 
 from __future__ import annotations
 
 import pytest
 
-from smartollama import estimate
 from smartollama.fleet import GB, BackendState, LoadedModel, ModelInfo
+from smartollama.routing import estimate
 
 GiB = 1024**3
 

@@ -80,10 +80,13 @@ def test_list_escapes_what_a_server_names(hostile_host: str) -> None:
 
 def test_status_watch_stops_on_ctrl_c_without_an_error() -> None:
     Path(os.environ["SOLLAMA_CONFIG"]).write_text(DOWN)
-    p = subprocess.Popen([SOLLAMA, "status", "--watch", "--interval", "30"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([SOLLAMA, "status", "--watch", "--interval", "0.2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "COLUMNS": "120"})
     assert p.stdout is not None
-    seen = [p.stdout.readline() for _ in range(4)]     # the first table is out: it runs
+    seen = []
+    while not any("gone" in line for line in seen) and len(seen) < 200:
+        seen.append(p.stdout.readline())    # a table is out: the watch loop runs
     assert any("gone" in line for line in seen), seen
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)

@@ -1,4 +1,4 @@
-"""Scenario tests for `router.decide()`: the fleets of the design notes.
+"""Scenario tests for `routing.decide()`: the fleets of the design notes.
 
 Configs are TOML strings (as users write them); snapshots are built by hand,
 so every number the router sees is in the test.
@@ -21,7 +21,7 @@ from smartollama.errors import (
     UnreachableError,
 )
 from smartollama.fleet import BackendState, FleetSnapshot, Learned, LoadedModel, ModelInfo, Request
-from smartollama.router import decide
+from smartollama.routing import decide
 from smartollama.telemetry.base import NA, Reading
 from smartollama.verdict import Suggestion, Verdict
 
@@ -206,7 +206,7 @@ def test_substitute_never_below_threshold() -> None:
     req = Request("llama3:70b", "quiet", policy="substitute", urgency=BG)
     v = decide(req, snap, cfg())
     assert v.action == "refuse"
-    assert "no equivalent model complies with quiet mode" in v.reason
+    assert v.reason.endswith("; no equivalent model runs without a violation")
     # a suggestion may name a lower tier (the user chooses), never a substitute
     assert_suggestions_work(v, req, snap, cfg())
 
@@ -236,12 +236,20 @@ def test_config_policy_applies_when_request_names_none() -> None:
     assert v.policy == "substitute" and v.action == "substitute"
 
 
-def test_interactive_treats_slow_offload_as_not_fitting() -> None:
-    # default urgency: the 70B at ~55% on GPU is far below 10 tokens/s
+def test_prefer_model_runs_the_named_model_below_interactive_speed_with_a_warning() -> None:
+    # default urgency: the 70B at ~55% on GPU is far below 10 tokens/s, and must load
+    # (~21 s, more than 15 s): prefer_model still answers with the model named
     v = decide(Request("llama3:70b", "balanced", policy="prefer_model"), notes_snapshot(), cfg())
-    assert v.action == "substitute" and v.model_used == "llama3:8b"
-    assert "too slow for interactive" in v.reason
-    assert "fits no backend fast enough" in v.reason
+    assert (v.action, v.model_used, v.backend_used) == ("run", "llama3:70b", "ollama-nvidia")
+    assert not v.mode_overridden and not v.model_substituted
+    assert any("below interactive's 10 tokens/s" in w for w in v.warnings), v.warnings
+    assert any(w.startswith("loading llama3:70b on ollama-nvidia takes ~") and
+               "more than interactive's 15 s" in w for w in v.warnings), v.warnings
+    entry = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
+    assert {x.kind for x in entry.violations or []} == {"speed", "wait"}
+    # the suggestions name what would comply, each one decided again
+    assert v.suggestions and v.suggestions[0].model == "llama3:8b"
+    assert_suggestions_work(v, Request("llama3:70b", "balanced"), notes_snapshot(), cfg())
 
 
 def test_learned_speed_lets_interactive_run_the_offloaded_70b() -> None:
@@ -330,20 +338,31 @@ def tower_snapshot(nvidia_loaded: list[str] | None = None) -> FleetSnapshot:
     })
 
 
-@pytest.mark.parametrize("offload", [False, True])
-def test_tower_32b_fits_no_card_interactive_substitutes_best_7b(offload: bool) -> None:
-    v = decide(Request("qwen2.5:32b", "performance", task="code"), tower_snapshot(),
-               tower(offload))
+def test_tower_32b_fits_no_card_interactive_substitutes_best_7b() -> None:
+    v = decide(Request("qwen2.5:32b", "performance", task="code"), tower_snapshot(), tower())
     assert v.action == "substitute"
     assert v.model_used == "qwen2.5-coder:7b"          # the best 7B for code
     assert v.estimate.gpu_share == 1.0
     c = chain(v)
-    if offload:
-        assert "too slow for interactive" in c["tower-amd"][1]
-    else:
-        assert c["tower-amd"][1].startswith("model too large: needs ~2")
-        assert "limit 16 GB" in c["tower-amd"][1]
-        assert "limit 12 GB" in c["tower-nvidia"][1]
+    assert c["tower-amd"][1].startswith("model too large: needs ~2")
+    assert "limit 16 GB" in c["tower-amd"][1]
+    assert "limit 12 GB" in c["tower-nvidia"][1]
+    codes = {e.backend: (e.code, e.numbers) for e in v.fallback_chain if e.model is None}
+    assert codes["tower-amd"][0] == "too_large"
+    assert codes["tower-amd"][1] is not None and codes["tower-amd"][1]["limit_gb"] == 16
+
+
+def test_tower_32b_partly_offloaded_is_still_the_model_named() -> None:
+    # with offload the 32B can run: prefer_model runs it, slow, and says so
+    v = decide(Request("qwen2.5:32b", "performance", task="code"), tower_snapshot(),
+               tower(offload=True))
+    assert (v.action, v.model_used) == ("run", "qwen2.5:32b")
+    assert v.estimate.gpu_share is not None and v.estimate.gpu_share < 1
+    assert any("tokens/s" in w and "below interactive's" in w for w in v.warnings)
+    # substitute policy: the best 7B for code instead, with no violation
+    sub = decide(Request("qwen2.5:32b", "performance", task="code", policy="substitute"),
+                 tower_snapshot(), tower(offload=True))
+    assert (sub.action, sub.model_used) == ("substitute", "qwen2.5-coder:7b")
 
 
 def test_tower_batch_runs_32b_partly_offloaded() -> None:
@@ -366,12 +385,17 @@ def test_tower_batch_without_offload_has_no_32b_but_substitutes() -> None:
 def test_critical_answered_by_loaded_3b_while_batch_waits_for_coder_7b() -> None:
     snap = tower_snapshot(nvidia_loaded=["llama3.2:3b"])
     config = tower()
-    crit = decide(Request("qwen2.5-coder:7b", "performance", urgency="critical", task="code"),
-                  snap, config)
+    crit = decide(Request("qwen2.5-coder:7b", "performance", urgency="critical", task="code",
+                          policy="substitute"), snap, config)
     assert crit.action == "substitute"
     assert (crit.model_used, crit.backend_used) == ("llama3.2:3b", "tower-nvidia")
     assert crit.estimate.loaded and (crit.estimate.wait_s or 99) <= 2
-    assert "must load first" in crit.reason and "critical's 2 s" in crit.reason
+    assert "more than critical's 2 s" in crit.reason
+    # prefer_model: the 7B named, loading, with the wait it takes as a warning
+    named = decide(Request("qwen2.5-coder:7b", "performance", urgency="critical", task="code"),
+                   snap, config)
+    assert (named.action, named.model_used) == ("run", "qwen2.5-coder:7b")
+    assert any("more than critical's 2 s" in w for w in named.warnings)
     batch = decide(Request("qwen2.5-coder:7b", "performance", urgency="batch", task="code"),
                    snap, config)
     assert batch.action == "run" and batch.model_used == "qwen2.5-coder:7b"
@@ -439,12 +463,11 @@ def test_force_backend_is_still_checked_for_fit() -> None:
     strict = cfg(NOTES_TOML.replace("allow_model_substitution = true",
                                     "allow_model_substitution = false"), extra)
     req = Request("llama3:70b", "balanced", urgency=BG)
-    refused = decide(req, notes_snapshot(), strict)
-    assert refused.action == "refuse"
-    assert refused.reason.startswith("llama3:70b cannot run on ollama-igpu, where model_routing "
-                                     "forces it: not admitted by ollama-igpu's")
-    assert "model substitution is off" in refused.reason
-    assert_suggestions_work(refused, req, notes_snapshot(), strict)
+    with pytest.raises(SollamaError) as e:       # fits nowhere, no substitution: exit 1
+        decide(req, notes_snapshot(), strict)
+    assert str(e.value).startswith("llama3:70b cannot run on ollama-igpu, where model_routing "
+                                   "forces it: not admitted by ollama-igpu's")
+    assert e.value.exit_code == ExitCode.ERROR
 
 
 def test_prefer_backend_wins_among_compliant() -> None:
@@ -482,18 +505,13 @@ def test_backend_pin_where_the_model_does_not_fit() -> None:
     config = cfg(NOTES_TOML.replace("allow_model_substitution = true",
                                     "allow_model_substitution = false"))
     req = Request("llama3:70b", "balanced", backend="ollama-igpu", urgency=BG)
-    v = decide(req, notes_snapshot(), config)
-    assert v.action == "refuse"
-    assert v.reason.startswith("llama3:70b cannot run on the pinned backend ollama-igpu")
-    assert_suggestions_work(v, req, notes_snapshot(), config)
-    # with nothing else to suggest, an error that says why
-    only = FleetSnapshot(time=NOW, backends={
-        "ollama-npu": state("ollama-npu", []), "ollama-igpu": state("ollama-igpu", []),
-        "ollama-nvidia": state("ollama-nvidia", ["llama3:70b"])})
     with pytest.raises(SollamaError) as e:
-        decide(req, only, config)
+        decide(req, notes_snapshot(), config)
     assert str(e.value).startswith("llama3:70b cannot run on the pinned backend ollama-igpu: "
                                    "not admitted")
+    # with substitution on, the pin holds for the stand-in too
+    v = decide(req, notes_snapshot(), cfg())
+    assert (v.action, v.model_used, v.backend_used) == ("substitute", "llama3:8b", "ollama-igpu")
 
 
 def test_unknown_model_names_the_closest() -> None:
@@ -552,14 +570,14 @@ def test_refusal_nothing_can_lift_is_an_error() -> None:
 # -- quality --------------------------------------------------------------------------
 
 
-def test_min_quality_refuses_with_better_models() -> None:
+def test_min_quality_holds_for_stand_ins_not_for_the_model_named() -> None:
+    # DESIGN.md: quality is a constraint on substitutes and auto only
     req = Request("llama3:8b", "balanced", min_quality=0.8, urgency=BG)
-    snap, config = notes_snapshot(nvidia_fan=50), cfg()
-    v = decide(req, snap, config)
-    assert v.action == "refuse"
-    assert v.reason.startswith("llama3:8b scores 0.68 for general, below --min-quality 0.80")
-    assert [(s.model, s.backend) for s in v.suggestions] == [("llama3:70b", "ollama-nvidia")]
-    assert_suggestions_work(v, req, snap, config)
+    v = decide(req, notes_snapshot(nvidia_fan=50), cfg())
+    assert (v.action, v.model_used) == ("run", "llama3:8b")
+    auto = decide(dataclasses.replace(req, model="auto", urgency="batch"),
+                  notes_snapshot(nvidia_fan=50), cfg())
+    assert auto.model_used == "llama3:70b" and (auto.estimate.quality or 0) >= 0.8
 
 
 def test_min_quality_keeps_low_substitutes_out() -> None:
@@ -571,8 +589,8 @@ def test_min_quality_keeps_low_substitutes_out() -> None:
 
 def test_min_quality_no_model_good_enough() -> None:
     with pytest.raises(SollamaError) as e:
-        decide(Request("llama3:8b", "balanced", min_quality=0.99), notes_snapshot(), cfg())
-    assert "no model reaches quality 0.99" in str(e.value)
+        decide(Request("auto", "balanced", min_quality=0.99), notes_snapshot(), cfg())
+    assert "auto: no model reaches quality 0.99" in str(e.value)
 
 
 # -- telemetry and memory -----------------------------------------------------------
@@ -597,7 +615,7 @@ def test_idle_loaded_models_are_evicted_to_make_room() -> None:
     snap.backends["ollama-igpu"].reading = Reading(source="static", fan_pct=10.0,
                                                    mem_total_gb=8.0, mem_free_gb=2.0)
     v = decide(Request("llama3:8b", "balanced", backend="ollama-igpu"), snap, cfg())
-    assert v.action == "run" and "after unloading idle models" in v.reason
+    assert v.action == "run" and "after unloading mistral:7b" in v.reason
 
 
 def test_free_memory_too_small_is_a_reason() -> None:
@@ -614,9 +632,12 @@ def test_same_input_same_verdict_and_id_format() -> None:
     b = decide(req, notes_snapshot(), cfg()).to_json()
     assert a == b
     vid = json.loads(a)["id"]
-    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.123Z-[0-9a-f]{4}", vid)
+    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.123Z-[0-9a-f]{12}", vid)
     other = decide(dataclasses.replace(req, nonce="abd"), notes_snapshot(), cfg())
     assert other.id != vid
+    # the front door's randomness (12 hex digits) is the id's tail as it is
+    fresh = decide(dataclasses.replace(req, nonce="0123456789ab"), notes_snapshot(), cfg())
+    assert fresh.id.endswith(".123Z-0123456789ab")
 
 
 def test_bad_inputs_are_sollama_errors() -> None:
@@ -626,3 +647,96 @@ def test_bad_inputs_are_sollama_errors() -> None:
                 Request("::", "quiet")):
         with pytest.raises(SollamaError):
             decide(req, notes_snapshot(), cfg())
+
+
+# -- ranking: the eviction's cost and the mode's own preference -------------------------
+
+
+def test_a_loaded_70b_is_not_evicted_to_seat_an_8b_when_another_card_has_room() -> None:
+    loaded = {"llama3:70b": LoadedModel("llama3:70b", int(41.9e9), int(23.0e9),
+                                        context_length=4096)}
+    reading = Reading(source="nvml", fan_pct=50.0, temp_c=60.0, mem_total_gb=24.0,
+                      mem_free_gb=0.5)
+    snap = notes_snapshot(loaded=loaded)
+    snap.backends["ollama-nvidia"].reading = reading
+    v = decide(Request("llama3:8b", "balanced"), snap, cfg())
+    assert v.backend_used == "ollama-igpu"
+    nvidia = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
+    assert nvidia.accepted and "after unloading llama3:70b" in nvidia.reason
+    # with the iGPU out of the way, the card is still used (the eviction is a cost, not a ban)
+    snap.backends["ollama-igpu"].reachable = False
+    assert decide(Request("llama3:8b", "balanced"), snap, cfg()).backend_used == "ollama-nvidia"
+
+
+TWINS_TOML = """
+[[backends]]
+id = "a"
+host = "http://127.0.0.1:11500"
+hardware = "nvidia"
+max_model_size_gb = 24
+[[backends]]
+id = "b"
+host = "http://127.0.0.1:11501"
+hardware = "nvidia"
+max_model_size_gb = 24
+[modes.efficiency]
+max_power_w = 300
+"""
+
+
+def twins(a: Reading, b: Reading) -> FleetSnapshot:
+    return FleetSnapshot(time=NOW, backends={
+        "a": state("a", ["llama3:8b"], reading=a), "b": state("b", ["llama3:8b"], reading=b)})
+
+
+@pytest.mark.parametrize("mode,expected", [("quiet", "b"), ("efficiency", "a"),
+                                           ("balanced", "b"), ("performance", "b")])
+def test_equal_costs_go_by_the_modes_own_preference(mode: str, expected: str) -> None:
+    # a: fan 30%, 100 W, 10 GB free; b: fan 20%, 200 W, 20 GB free; otherwise the same
+    snap = twins(Reading(source="t", fan_pct=30.0, power_w=100.0, mem_total_gb=24.0,
+                         mem_free_gb=10.0),
+                 Reading(source="t", fan_pct=20.0, power_w=200.0, mem_total_gb=24.0,
+                         mem_free_gb=20.0))
+    v = decide(Request("llama3:8b", mode), snap, cfg(TWINS_TOML))
+    assert v.backend_used == expected, v.reason
+
+
+# -- what the verdict says, as data ---------------------------------------------------
+
+
+def test_chain_entries_carry_codes_numbers_and_violations() -> None:
+    v = decide(Request("llama3:70b", "quiet"), notes_snapshot(), cfg())
+    d = json.loads(v.to_json())
+    entries = {e["backend"]: e for e in d["fallback_chain"] if "model" not in e}
+    assert entries["ollama-igpu"]["code"] == "not_admitted"
+    nvidia = entries["ollama-nvidia"]
+    assert "code" not in nvidia and nvidia["accepted"] is True
+    assert nvidia["violations"][0] == {"kind": "mode", "limit": 40.0, "value": 65.0,
+                                       "field": "fan_pct"}
+    assert {x["kind"] for x in nvidia["violations"]} == {"mode", "wait", "speed"}
+    too_big = decide(Request("qwen2.5:32b", "performance"), tower_snapshot(), tower())
+    amd = next(e for e in too_big.fallback_chain if e.backend == "tower-amd" and e.model is None)
+    assert amd.code == "too_large" and amd.numbers is not None
+    assert amd.numbers["limit_gb"] == 16 and amd.numbers["need_gb"] > 16
+    assert Verdict.from_dict(json.loads(too_big.to_json())) == too_big    # round-trips
+
+
+def test_prefer_mode_and_ask_without_a_terminal_refuse_whatever_limit_is_broken() -> None:
+    # the conflict here is speed and wait (balanced allows the card's fan)
+    for policy in ("prefer_mode", "ask"):
+        v = decide(Request("llama3:70b", "balanced", policy=policy), notes_snapshot(), cfg())
+        assert v.action == "refuse" and not v.ask, policy
+        assert_suggestions_work(v, Request("llama3:70b", "balanced"), notes_snapshot(), cfg())
+
+
+def test_ask_offers_only_options_that_do_what_they_say() -> None:
+    # llama3:70b fits only the NVIDIA card: no mode suggestion may name another backend
+    req = Request("llama3:70b", "quiet", policy="ask", can_ask=True)
+    snap, config = notes_snapshot(), cfg()
+    v = decide(req, snap, config)
+    assert v.ask and v.suggestions[0].policy == "prefer_model"
+    for s in v.suggestions:
+        if s.mode is not None:
+            assert s.backend == "ollama-nvidia", s
+        again = redecide(req, s, snap, config)
+        assert again.backend_used == s.backend and again.model_used == (s.model or req.model)

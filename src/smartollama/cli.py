@@ -105,6 +105,7 @@ def _is_debug(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the one place errors become exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
+    closed = _open_standard_fds()
     first = next((a for a in args if a != "--debug"), None)
     if first is not None and not first.startswith("-") and first not in COMMANDS \
             and first not in ALIASES and first != "help":
@@ -112,16 +113,28 @@ def main(argv: list[str] | None = None) -> None:
 
         _guard(lambda: exec_ollama([a for a in args if a != "--debug"]), args)
         return
+    if 1 in closed:
+        _error_line("standard output is closed; nowhere to write (redirect it, e.g. >/dev/null)")
+        sys.exit(1)
     if first == "help":
         args = [a for a in args if a != "help"] + ["--help"]
     _guard(lambda: cli.main(args=args, prog_name="sollama", standalone_mode=False), args)
 
 
 def _guard(fn: Any, args: list[str]) -> None:
-    from smartollama.errors import ExitCode, SollamaError
+    from smartollama.errors import ExitCode, OutputError, SollamaError
 
     try:
         rc = fn()
+        try:    # what is left in stdout's buffer: a full disk shows here, not at exit
+            sys.stdout.flush()
+        except OSError as e:
+            raise OutputError(e) from None
+    except OutputError as e:
+        _silence_stdout()
+        if not e.closed:    # a closed pipe (`| head`) is no error: the reader has enough
+            _error_line(e.message)
+        sys.exit(0 if e.closed else ExitCode.ERROR)
     except SollamaError as e:
         if _is_debug(args):
             raise
@@ -142,11 +155,50 @@ def _guard(fn: Any, args: list[str]) -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # stdout closed early (`sollama run ... | head`): not an error
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        finally:
-            sys.exit(0)
+        _silence_stdout()
+        sys.exit(0)
+    except OSError as e:
+        # a write to stdout (click's echo) on a full disk, or a file nothing above named
+        if _is_debug(args):
+            raise
+        _silence_stdout()
+        where = f"{e.filename}: " if e.filename else "standard output: "
+        _error_line(f"{where}{e.strerror or e}")
+        sys.exit(ExitCode.ERROR)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _silence_stdout() -> None:
+    """Standard output onto /dev/null, so that the interpreter's last flush of what
+    is still buffered neither fails nor prints a complaint."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _open_standard_fds() -> set[int]:
+    """Closed standard descriptors (0, 1, 2), opened on /dev/null: a file sollama
+    opens must never become its stdout. Returns those that were closed."""
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+    if not closed:
+        return closed
+    for fd in sorted(closed):
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    sys.stdin = sys.stdin or open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = sys.stdout or open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = sys.stderr or open(2, "w", closefd=False)  # noqa: SIM115
+    return closed
 
 
 def _error_line(message: str, hint: str | None = None) -> None:

@@ -112,7 +112,7 @@ def read_config() -> dict[str, Any]:
     try:
         with open(config_file_name(), "rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         data = {}
     modes: dict[str, dict[str, Any]] = {k: dict(v) for k, v in BUILTIN_MODES.items()}
     if isinstance(data.get("modes"), dict):
@@ -227,6 +227,7 @@ def _get_tags(host: str, headers: dict[str, Any], deadline: float) -> list[dict[
 
     url = urlsplit(base_url(host))
     timeout = max(0.01, deadline - time.monotonic())
+    headers = {**_credentials(host), **headers}
     conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=timeout)
     try:
@@ -242,6 +243,19 @@ def _get_tags(host: str, headers: dict[str, Any], deadline: float) -> list[dict[
     return [m for m in models if isinstance(m, dict)]
 
 
+def _credentials(host: str) -> dict[str, str]:
+    """A host URL's `user:password@` as a basic Authorization header."""
+    hostport = host.strip().partition("://")[2 if "://" in host else 0].partition("/")[0]
+    if "@" not in hostport:
+        return {}
+    import base64
+    from urllib.parse import unquote
+
+    user, _, password = hostport.rpartition("@")[0].partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 def base_url(value: str) -> str:
     """`host`, `host:port`, `:port`, `scheme://host[:port][/path]` → a base URL.
 
@@ -254,6 +268,9 @@ def base_url(value: str) -> str:
         scheme, rest = "http", s
     scheme = scheme.lower()
     hostport, slash, path = rest.partition("/")
+    hostport = hostport.rpartition("@")[2]          # credentials: `_credentials`
+    if hostport.count(":") > 1 and not hostport.startswith("["):
+        hostport = f"[{hostport}]"                  # a bare IPv6 address
     if hostport.startswith("["):
         end = hostport.find("]")
         host, port_s = hostport[: end + 1], hostport[end + 2:]

@@ -24,7 +24,9 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import ConfigError, SollamaError
+from smartollama.hosts import DEFAULT_PORT, parse_host, redact, split_credentials
 from smartollama.record import field, record
+from smartollama.vocab import TIER_ALIASES, TIERS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,19 +39,6 @@ TelemetrySource = Literal[
     "nvml", "amdgpu", "intel-gpu", "intel-npu", "cpu", "prometheus", "static", "auto", "none"
 ]
 
-URGENCIES: tuple[str, ...] = ("critical", "interactive", "background", "batch")
-TASKS: tuple[str, ...] = ("general", "code", "reasoning", "chat", "summarize")
-POLICIES: tuple[str, ...] = ("prefer_model", "prefer_mode", "substitute", "ask")
-#: tiers of `model_equivalents`, best first, and the short names the
-#: `substitution_quality_threshold` key accepts for them.
-TIER_ALIASES = {
-    "high": "high_quality",
-    "medium": "medium_quality",
-    "low": "low_quality",
-    "ultra": "ultra_efficient",
-    "ultra_efficient": "ultra_efficient",
-}
-DEFAULT_PORT = 11434
 OFFLOAD_BY_DEFAULT = {"nvidia", "amd", "auto"}
 #: the file in the state directory that keeps the last validated config
 CACHE_FILE = "config-cache.json"
@@ -118,6 +107,8 @@ class TelemetryConfig:
     # prometheus
     url: str | None = None
     match: dict[str, str] = field(default_factory=dict)
+    #: "user:password" from the url (never shown or recorded; the url goes without it)
+    auth: str | None = field(default=None, repr=False)
     # probe budget
     timeout_s: float = 0.5
     # static values (also allowed as overrides on other sources: none)
@@ -144,6 +135,9 @@ class Backend:
     num_parallel: int = 1
     #: extra HTTP headers (e.g. Authorization) for this host; never recorded.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    #: "user:password" from the host URL: only the HTTP client sees it; `host`
+    #: goes without it everywhere (verdicts, state, messages)
+    auth: str | None = field(default=None, repr=False)
 
     @property
     def offloads(self) -> bool:
@@ -197,6 +191,27 @@ class Cache:
     lock_timeout_s: float = 5.0
 
 
+@record(frozen=True)
+class Timeouts:
+    """How long a host may take (DESIGN.md, "Time-outs"), in seconds."""
+
+    connect_s: float = 2.0
+    #: the first byte of an answer, the model's load included, may take
+    #: max(first_byte_min_s, first_byte_factor x the expected wait)
+    first_byte_min_s: float = 10.0
+    first_byte_factor: float = 3.0
+    #: silence between two chunks of an answer
+    idle_s: float = 60.0
+    #: the whole answer; None: no limit (a big model on a CPU is slow, not hung)
+    total_s: float | None = None
+    #: probes and `/api/*` look-ups (tags, ps, show, version)
+    probe_s: float = 2.0
+
+    def first_byte_s(self, expected_wait_s: float | None) -> float:
+        """How long to wait for the first byte when the wait is expected to take this."""
+        return max(self.first_byte_min_s, self.first_byte_factor * (expected_wait_s or 0.0))
+
+
 BUILTIN_MODES: dict[str, ModeLimits] = {
     "quiet": ModeLimits(max_fan_pct=40.0, max_temp_c=80.0),
     "balanced": ModeLimits(max_fan_pct=70.0),
@@ -223,6 +238,7 @@ class Config:
     preload: list[PreloadRule] = field(default_factory=list)
     history: History = field(default_factory=History)
     cache: Cache = field(default_factory=Cache)
+    timeouts: Timeouts = field(default_factory=Timeouts)
     #: per-model quality overrides: {"llama3:8b": {"code": 0.7}}
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
     #: context length assumed when a request names none (Ollama's default)
@@ -280,6 +296,7 @@ class Config:
             preload=[PreloadRule(**p) for p in d["preload"]],
             history=History(**d["history"]),
             cache=Cache(**d["cache"]),
+            timeouts=Timeouts(**d["timeouts"]),
             quality={k: dict(v) for k, v in d["quality"].items()},
             num_ctx=d["num_ctx"],
             source=source,
@@ -297,7 +314,7 @@ def _without_none(d: dict[str, Any]) -> dict[str, Any]:
             v = {name: _without_none(x) for name, x in v.items()}
         elif k in ("backends", "preload"):
             v = [_without_none(x) for x in v]
-        elif k in ("routing", "telemetry", "history", "cache"):
+        elif k in ("routing", "telemetry", "history", "cache", "timeouts"):
             v = _without_none(v)
         out[k] = v
     return out
@@ -316,47 +333,10 @@ def resolve_tier(model_equivalents: Mapping[str, list[str]], name: str) -> str |
 
 
 def _tiers(model_equivalents: Mapping[str, list[str]]) -> list[str]:
-    return list(model_equivalents) or list(dict.fromkeys(TIER_ALIASES.values()))
+    return list(model_equivalents) or list(TIERS)
 
 
-# -- host strings, parsed the way Ollama parses OLLAMA_HOST --------------------------
-
-
-def parse_host(value: str) -> str:
-    """`host`, `host:port`, `:port`, `scheme://host[:port][/path]` → a base URL.
-
-    Follows Ollama's envconfig.Host(): default scheme http, default host
-    127.0.0.1, default port 11434 (80/443 when an http/https URL names none).
-    """
-    s = value.strip().strip("\"'")
-    scheme, sep, rest = s.partition("://")
-    if not sep:
-        scheme, rest = "http", s
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"unsupported scheme {scheme!r} in {value!r}; use http or https")
-    hostport, slash, path = rest.partition("/")
-    default_port = DEFAULT_PORT
-    if sep and scheme == "https":
-        default_port = 443
-    elif sep and scheme == "http" and hostport and ":" not in hostport.rsplit("]", 1)[-1]:
-        default_port = 80
-    if hostport.startswith("["):  # IPv6 literal
-        end = hostport.find("]")
-        host, port_s = hostport[: end + 1], hostport[end + 2:]
-    else:
-        host, _, port_s = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-    host = host or "127.0.0.1"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
-    if port_s:
-        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-            raise ValueError(f"invalid port {port_s!r} in {value!r}")
-        port = int(port_s)
-    else:
-        port = default_port
-    path = ("/" + path).rstrip("/") if slash else ""
-    return f"{scheme}://{host}:{port}{path}"
+# -- hours ---------------------------------------------------------------------------
 
 
 def parse_hours(spec: str) -> tuple[int, int]:
@@ -411,8 +391,9 @@ def default_config() -> Config:
     try:
         url = parse_host(host)
     except ValueError as e:
-        raise ConfigError(f"OLLAMA_HOST={host!r}: {e}") from None
-    return Config(backends=[Backend(id="ollama", host=url)], source="<built-in defaults>")
+        raise ConfigError(f"OLLAMA_HOST: {e}") from None
+    return Config(backends=[Backend(id="ollama", host=url, auth=split_credentials(host)[1])],
+                  source="<built-in defaults>")
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -440,7 +421,7 @@ def load_config(path: Path | str | None = None) -> Config:
     kept = _read_kept(key)
     if kept is not None:
         try:
-            return Config.from_dict(_with_headers(kept, text), source)
+            return Config.from_dict(_with_secrets(kept, text), source)
         except (KeyError, TypeError, AttributeError, ValueError, IndexError):
             pass    # kept by another version of these classes: validate again
     normalised = _validate(text, source)
@@ -463,10 +444,12 @@ def _validate(text: str, source: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     if not data.get("backends"):
         # A file that only tunes modes/routing still gets the OLLAMA_HOST backend.
-        base = default_config()
-        data.setdefault("backends", [{"id": b.id, "host": b.host} for b in base.backends])
+        default_config()    # OLLAMA_HOST is valid
+        data.setdefault("backends", [{"id": "ollama", "host": _ollama_host()}])
     from smartollama import config_schema
 
     try:
@@ -490,7 +473,7 @@ def _key(name: str, source: str, raw: bytes) -> dict[str, str]:
     except OSError:
         mtime = "-"
     return {"source": source, "file": f"{len(raw)}:{mtime}:{zlib.crc32(raw):08x}",
-            "ollama_host": _ollama_host(), "code": _code_stamp()}
+            "ollama_host": redact(_ollama_host()), "code": _code_stamp()}
 
 
 def _code_stamp() -> str:
@@ -531,16 +514,12 @@ def _read_kept(key: dict[str, str]) -> dict[str, Any] | None:
 
 def _keep(key: dict[str, str], normalised: dict[str, Any]) -> None:
     """Keep the normalised config for the next call; best effort (a read-only
-    state directory only costs the next call a validation). Backends' headers
-    (credentials) are not kept: a call that needs them reads them from the file."""
+    state directory only costs the next call a validation). Credentials (backends'
+    headers, a URL's user:password) are not kept: a call reads them from the file
+    (or OLLAMA_HOST) again."""
     import json
 
-    backends = []
-    for b in normalised["backends"]:
-        b = dict(b)
-        if b.get("headers"):
-            b["headers"] = _FROM_FILE
-        backends.append(b)
+    backends = [_without_secrets(b) for b in normalised["backends"]]
     data = json.dumps({"key": key, "config": {**normalised, "backends": backends}},
                       ensure_ascii=False).encode("utf-8")
     path = _cache_path()
@@ -558,18 +537,37 @@ def _keep(key: dict[str, str], normalised: dict[str, Any]) -> None:
             os.unlink(tmp)
 
 
-#: a kept backend's headers, left in the file
+def _without_secrets(backend: dict[str, Any]) -> dict[str, Any]:
+    b: dict[str, Any] = {**backend, "telemetry": dict(backend["telemetry"])}
+    for table, key in ((b, "headers"), (b, "auth"), (b["telemetry"], "auth")):
+        if table.get(key):
+            table[key] = _FROM_FILE
+    return b
+
+
+#: a kept backend's credentials (headers, a URL's user:password), left in the file
 _FROM_FILE = "<in the config file>"
 
 
-def _with_headers(kept: dict[str, Any], text: str) -> dict[str, Any]:
-    """A kept config with its backends' headers read back from the file's text
-    (unchanged since it was validated: the key holds its hash)."""
-    if not any(b.get("headers") == _FROM_FILE for b in kept["backends"]):
+def _with_secrets(kept: dict[str, Any], text: str) -> dict[str, Any]:
+    """A kept config with its backends' credentials read back from the file's
+    text (unchanged since it was validated: the key holds its hash), or from
+    OLLAMA_HOST for the backend of a file without any."""
+    def marked(b: dict[str, Any]) -> bool:
+        return _FROM_FILE in (b.get("headers"), b.get("auth"), b["telemetry"].get("auth"))
+
+    if not any(marked(b) for b in kept["backends"]):
         return kept
     import tomllib
 
-    listed = tomllib.loads(text)["backends"]
-    backends = [{**b, "headers": dict(listed[i]["headers"])} if b.get("headers") == _FROM_FILE
-                else b for i, b in enumerate(kept["backends"])]
+    listed = tomllib.loads(text).get("backends") or [{"host": _ollama_host()}]
+    backends = []
+    for i, b in enumerate(kept["backends"]):
+        if marked(b):
+            raw = listed[i]
+            url = (raw.get("telemetry") or {}).get("url") or ""
+            b = {**b, "headers": dict(raw.get("headers") or {}),
+                 "auth": split_credentials(str(raw["host"]).strip())[1],
+                 "telemetry": {**b["telemetry"], "auth": split_credentials(url)[1]}}
+        backends.append(b)
     return {**kept, "backends": backends}

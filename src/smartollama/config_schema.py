@@ -19,16 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from smartollama.config import (
     BUILTIN_MODES,
     BUILTIN_URGENCY,
-    TIER_ALIASES,
     Hardware,
     Policy,
     TaskName,
     TelemetrySource,
     UrgencyName,
-    parse_host,
     parse_hours,
     resolve_tier,
 )
+from smartollama.hosts import parse_host, split_credentials
+from smartollama.vocab import TIER_ALIASES
 
 
 class _Strict(BaseModel):
@@ -65,6 +65,8 @@ class TelemetryConfig(_Strict):
     # prometheus
     url: str | None = None
     match: dict[str, str] = Field(default_factory=dict)
+    #: "user:password" split off `url` (not a key of the file)
+    auth: str | None = Field(None, repr=False, exclude=True)
     # probe budget
     timeout_s: float = Field(0.5, gt=0)
     # static values (also allowed as overrides on other sources: none)
@@ -75,6 +77,11 @@ class TelemetryConfig(_Strict):
     mem_total_gb: float | None = None
     mem_free_gb: float | None = None
     util_pct: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_auth(cls, data: Any) -> Any:
+        return _split_auth(data, "url")
 
     @model_validator(mode="after")
     def _needs(self) -> TelemetryConfig:
@@ -96,6 +103,13 @@ class Backend(_Strict):
     num_parallel: int = Field(1, ge=1)
     #: extra HTTP headers (e.g. Authorization) for this host; never recorded.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    #: "user:password" split off `host` (not a key of the file)
+    auth: str | None = Field(None, repr=False, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_auth(cls, data: Any) -> Any:
+        return _split_auth(data, "host")
 
     @field_validator("host", mode="before")
     @classmethod
@@ -103,6 +117,19 @@ class Backend(_Strict):
         if not isinstance(v, str) or not v.strip():
             raise ValueError("expected a host such as \"http://127.0.0.1:11434\"")
         return parse_host(v)
+
+
+def _split_auth(data: Any, key: str) -> Any:
+    """A URL's `user:password@` moved to `auth`, so that the URL can be shown."""
+    if not isinstance(data, dict):
+        return data
+    if "auth" in data:
+        raise ValueError(f"auth: unknown key (credentials go in the {key}: "
+                         "\"http://user:password@host\")")
+    if not isinstance(data.get(key), str):
+        return data
+    clean, auth = split_credentials(data[key].strip())
+    return {**data, key: clean, "auth": auth} if auth is not None else data
 
 
 class ModelRoute(_Strict):
@@ -143,6 +170,15 @@ class Cache(_Strict):
     lock_timeout_s: float = Field(5.0, gt=0)
 
 
+class Timeouts(_Strict):
+    connect_s: float = Field(2.0, gt=0)
+    first_byte_min_s: float = Field(10.0, gt=0)
+    first_byte_factor: float = Field(3.0, ge=0)
+    idle_s: float = Field(60.0, gt=0)
+    total_s: float | None = Field(None, gt=0)
+    probe_s: float = Field(2.0, gt=0)
+
+
 class Config(_Strict):
     default_mode: str = "balanced"
     routing: Routing = Field(default_factory=Routing)
@@ -154,6 +190,7 @@ class Config(_Strict):
     preload: list[PreloadRule] = Field(default_factory=list)
     history: History = Field(default_factory=History)
     cache: Cache = Field(default_factory=Cache)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     #: per-model quality overrides: {"llama3:8b": {"code": 0.7}}
     quality: dict[str, dict[TaskName, float]] = Field(default_factory=dict)
     #: context length assumed when a request names none (Ollama's default)
@@ -223,7 +260,10 @@ def validate(data: dict[str, Any], source: str) -> dict[str, Any]:
         raise ValueError(_describe(e, data)) from None
     except _KeyError as e:
         raise ValueError(f"{e.key}: {e.message}") from None
-    return cfg.model_dump(mode="json")
+    out = cfg.model_dump(mode="json")
+    for b, model in zip(out["backends"], cfg.backends, strict=True):   # not keys: not dumped
+        b["auth"], b["telemetry"]["auth"] = model.auth, model.telemetry.auth
+    return out
 
 
 def _describe(e: ValidationError, data: dict[str, Any]) -> str:
@@ -258,5 +298,6 @@ def _describe(e: ValidationError, data: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{key}: required key is missing"
     if "input" in err and kind not in ("model_type", "dict_type"):
-        return f"{key}: {msg} (got {err['input']!r})"
+        got = repr(err["input"])
+        return f"{key}: {msg} (got {got if len(got) <= 80 else got[:77] + '...'})"
     return f"{key}: {msg}"

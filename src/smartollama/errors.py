@@ -6,6 +6,7 @@ status; everything below raises.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -59,6 +60,16 @@ class UnreachableError(SollamaError):
     def __init__(self, message: str, *, host: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.host = host
+
+
+class OutputError(SollamaError):
+    """Standard output cannot be written (a full disk, a closed pipe). A closed
+    pipe (`sollama run ... | head`) is no error: the reader has what it wanted."""
+
+    def __init__(self, e: OSError) -> None:
+        self.closed = isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE
+        super().__init__("standard output closed early by its reader" if self.closed else
+                         f"cannot write to standard output: {e.strerror or e}")
 
 
 class RefusedError(SollamaError):

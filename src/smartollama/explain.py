@@ -13,18 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smartollama.vocab import SHOWN_READINGS, number, reading_label
+
 if TYPE_CHECKING:
     from smartollama.config import Config
     from smartollama.verdict import ChainEntry, Suggestion, Verdict
 
-#: reading field → (label, unit) as shown; the order shown
-_READING_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("fan_pct", "fan", "%"),
-    ("temp_c", "temp", " °C"),
-    ("power_w", "power", " W"),
-    ("util_pct", "util", "%"),
-    ("mem_free_gb", "free", " GB"),
-)
 _ACTION_WORDS = {
     "run": "run as asked",
     "substitute": "substituted a smaller equivalent model",
@@ -177,7 +171,9 @@ def _chain(v: Verdict, limits: dict[str, float]) -> _Section:
 
 
 def _status(e: ChainEntry, chosen: bool) -> str:
-    word = "chosen" if chosen else ("accepted" if e.accepted else "rejected")
+    """chosen / accepted (a fallback) / "not chosen" (it could run, with a violation) / rejected."""
+    word = ("chosen" if chosen else "accepted" if e.accepted else
+            "not chosen" if e.violations else "rejected")
     return f"{word}: {e.reason}" if e.reason else word
 
 
@@ -238,11 +234,10 @@ def _attempt(a: dict[str, Any]) -> str:
 
 def describe_limits(limits: dict[str, float]) -> str:
     """{"fan_pct": 40, "temp_c": 80} → "fan ≤ 40%, temp ≤ 80 °C"."""
-    units = {f: (label, unit) for f, label, unit in _READING_FIELDS}
     bits = []
     for f, limit in limits.items():
-        label, unit = units.get(f, (f, ""))
-        bits.append(f"{label} ≤ {limit:g}{unit}")
+        label, unit = reading_label(f)
+        bits.append(f"{label} ≤ {number(limit)}{unit}")
     return ", ".join(bits) or "no limits"
 
 
@@ -252,15 +247,16 @@ def describe_reading(reading: dict[str, float] | None, limits: dict[str, float])
     if reading is None:
         return "not read"
     bits = []
-    for f, label, unit in _READING_FIELDS:
+    for f in SHOWN_READINGS:
+        label, unit = reading_label(f)
         value = reading.get(f)
         if value is None:
             if f in limits:
                 bits.append(f"{label} n/a")
             continue
-        text = f"{label} {value:g}{unit}"
+        text = f"{label} {number(value)}{unit}"
         if f in limits and value > limits[f]:
-            text += f" (over {limits[f]:g})"
+            text += f" (over {number(limits[f])})"
         bits.append(text)
     return ", ".join(bits) or "no reading"
 

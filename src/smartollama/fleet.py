@@ -1,7 +1,7 @@
 """The data the router decides from: a request and a snapshot of the fleet.
 
 Plain records (`smartollama.record`: dataclasses, cheaper to define), no I/O. `snapshot.py` fills them from the hosts, the
-telemetry probes and the state cache; `router.decide()` reads them.
+telemetry probes and the state cache; `routing.decide()` reads them.
 """
 
 from __future__ import annotations
@@ -86,4 +86,5 @@ class Request:
     backend: str | None = None      # --backend pin
     num_ctx: int | None = None
     can_ask: bool = False           # a terminal is there to ask on (policy "ask")
-    nonce: str = ""                 # makes verdict ids distinct across processes
+    nonce: str = ""                 # 12 hex digits: the verdict id's randomness (else a hash)
+    answer_tokens: int | None = None    # expected answer length (ranking's cost); None: 256

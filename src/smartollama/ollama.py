@@ -3,36 +3,87 @@
 Field names and units follow Ollama's API reference (`docs/api.md`):
 durations are nanoseconds, sizes bytes. Errors keep Ollama's `error` text and
 the HTTP status: a refused connection is `UnreachableError` (exit 4), an
-HTTP error `BackendError` (404 on a model: `ModelNotFoundError`).
+HTTP error `BackendError` (404 on a model: `ModelNotFoundError`). A host that
+connects but answers nothing in time, drops the connection, sends a line that
+is not a JSON object or ends a stream without Ollama's final `done: true` is a
+`BackendError` without a status (worth trying another host).
+
+Time-outs (DESIGN.md, "Time-outs"): the client's own are the look-ups' budget;
+a stream gets a `StreamBudget`: the first byte (the model's load included),
+then the silence between chunks, and the whole answer.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from smartollama.errors import BackendError, ModelNotFoundError, UnreachableError
+from smartollama.record import record
+
+if TYPE_CHECKING:
+    from smartollama.config import Backend, Timeouts
 
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 600.0   # a big model can take minutes to load
+#: the fields of a model in `/api/tags` and `/api/ps` that must be numbers
+_NUMBERS = ("size", "size_vram", "context_length")
+#: the statistics of a stream's final object (nanoseconds and token counts)
+_DONE_NUMBERS = ("total_duration", "load_duration", "prompt_eval_count",
+                 "prompt_eval_duration", "eval_count", "eval_duration")
+
+
+@record(frozen=True)
+class StreamBudget:
+    """How long one answer may take, in seconds (None: no limit)."""
+
+    connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    first_byte_s: float | None = DEFAULT_READ_TIMEOUT_S
+    idle_s: float | None = DEFAULT_READ_TIMEOUT_S
+    total_s: float | None = None
+
+    @classmethod
+    def of(cls, t: Timeouts, expected_wait_s: float | None) -> StreamBudget:
+        return cls(connect_s=t.connect_s, first_byte_s=t.first_byte_s(expected_wait_s),
+                   idle_s=t.idle_s, total_s=t.total_s)
 
 
 class OllamaClient:
-    """One host. Use as a context manager, or call `close()`."""
+    """One host. Use as a context manager, or call `close()`.
+
+    ``auth``: "user:password" for HTTP basic authentication (a host URL's
+    credentials, kept apart from the URL so that no message shows them)."""
 
     def __init__(self, host: str, *, headers: dict[str, str] | None = None,
+                 auth: str | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
                  read_timeout: float | None = DEFAULT_READ_TIMEOUT_S) -> None:
         self.host = host.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.host,
-            headers={"User-Agent": "sollama", **(headers or {})},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            trust_env=False,
-        )
+        user, _, password = (auth or "").partition(":")
+        try:
+            self._http = httpx.Client(
+                base_url=self.host,
+                headers={"User-Agent": "sollama", **(headers or {})},
+                auth=(user, password) if auth else None,
+                timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+                trust_env=False,
+            )
+        except (httpx.InvalidURL, ValueError) as e:
+            raise UnreachableError(f"{self.host}: not a usable host URL ({e})",
+                                   host=self.host) from None
+
+    @classmethod
+    def for_backend(cls, b: Backend, timeouts: Timeouts, *, host: str | None = None
+                    ) -> OllamaClient:
+        """A configured backend's client: its headers and credentials; look-ups
+        (tags, ps, show) within `probe_s`, a stream within its `StreamBudget`."""
+        return cls(host or b.host, headers=b.headers, auth=b.auth,
+                   connect_timeout=min(timeouts.connect_s, timeouts.probe_s),
+                   read_timeout=timeouts.probe_s)
 
     def __enter__(self) -> OllamaClient:
         return self
@@ -49,25 +100,27 @@ class OllamaClient:
         return str(self._json("GET", "/api/version").get("version", ""))
 
     def tags(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/api/tags").get("models") or [])
+        return self._models("/api/tags")
 
     def ps(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/api/ps").get("models") or [])
+        return self._models("/api/ps")
 
     def show(self, model: str) -> dict[str, Any]:
         return self._json("POST", "/api/show", {"model": model}, model=model)
 
     # -- streaming -----------------------------------------------------------
 
-    def generate(self, model: str, prompt: str, **fields: Any) -> Iterator[dict[str, Any]]:
-        """POST /api/generate, yielding each NDJSON chunk (one when stream=False)."""
+    def generate(self, model: str, prompt: str, budget: StreamBudget | None = None,
+                 **fields: Any) -> Iterator[dict[str, Any]]:
+        """POST /api/generate, yielding each NDJSON chunk (one when stream=False),
+        the last one Ollama's `done: true` (what follows it is not read)."""
         body = {"model": model, "prompt": prompt, **_clean(fields)}
-        return self._stream("/api/generate", body, model=model)
+        return self._stream("/api/generate", body, model, budget or StreamBudget())
 
-    def chat(self, model: str, messages: list[dict[str, Any]], **fields: Any
-             ) -> Iterator[dict[str, Any]]:
+    def chat(self, model: str, messages: list[dict[str, Any]],
+             budget: StreamBudget | None = None, **fields: Any) -> Iterator[dict[str, Any]]:
         body = {"model": model, "messages": messages, **_clean(fields)}
-        return self._stream("/api/chat", body, model=model)
+        return self._stream("/api/chat", body, model, budget or StreamBudget())
 
     # -- internals -----------------------------------------------------------
 
@@ -75,7 +128,7 @@ class OllamaClient:
               model: str | None = None) -> dict[str, Any]:
         try:
             r = self._http.request(method, path, json=body)
-        except httpx.TransportError as e:
+        except (httpx.TransportError, UnicodeError) as e:   # UnicodeError: a name idna refuses
             raise self._unreachable(e) from None
         if r.status_code >= 400:
             raise self._http_error(r.status_code, r.text, model)
@@ -86,28 +139,100 @@ class OllamaClient:
                                status=r.status_code, host=self.host) from None
         return data if isinstance(data, dict) else {}
 
-    def _stream(self, path: str, body: dict[str, Any], model: str
+    def _models(self, path: str) -> list[dict[str, Any]]:
+        """`/api/tags` or `/api/ps`: the models, each an object; a size that is not
+        a number (`"size": "huge"`) is left out, as unknown."""
+        models = self._json("GET", path).get("models")
+        if models is None:
+            return []
+        where = f"{self.host}{path}"
+        if not isinstance(models, list):
+            raise BackendError(f"{where}: \"models\" is not a list", host=self.host)
+        out = []
+        for i, m in enumerate(models):
+            if not isinstance(m, dict) or not isinstance(m.get("details") or {}, dict):
+                raise BackendError(f"{where}: models[{i}] is not a model object", host=self.host)
+            out.append({k: v for k, v in m.items() if k not in _NUMBERS or _is_number(v)})
+        return out
+
+    def _stream(self, path: str, body: dict[str, Any], model: str, budget: StreamBudget
                 ) -> Iterator[dict[str, Any]]:
+        start = time.monotonic()
+        first = _within(budget.first_byte_s, budget.total_s)
+        timeout = httpx.Timeout(first, connect=budget.connect_s)
+        phase = "connect"
         try:
-            with self._http.stream("POST", path, json=body) as r:
+            with self._http.stream("POST", path, json=body, timeout=timeout) as r:
+                phase = "answer"
                 if r.status_code >= 400:
                     r.read()
                     raise self._http_error(r.status_code, r.text, model)
+                # from here on, each read waits for the next chunk: the idle budget
+                # (httpx reads the request's timeout table when the body starts)
+                left = None if budget.total_s is None else budget.total_s - (time.monotonic() - start)
+                r.request.extensions["timeout"]["read"] = _within(budget.idle_s, left)
                 for line in r.iter_lines():
-                    if not line.strip():
+                    if budget.total_s is not None and time.monotonic() - start > budget.total_s:
+                        raise BackendError(f"{self.host}: no complete answer in "
+                                           f"{budget.total_s:g} s ([timeouts] total_s)",
+                                           host=self.host)
+                    chunk = self._chunk(path, line)
+                    if chunk is None:
                         continue
-                    try:
-                        chunk = json.loads(line)
-                    except ValueError:
-                        raise BackendError(f"{self.host}{path}: bad stream line {line[:80]!r}",
-                                           host=self.host) from None
-                    if isinstance(chunk, dict) and chunk.get("error"):
-                        # an error inside a 200 stream is the host's trouble (the runner
-                        # died, out of memory), not a refused request: no HTTP status
-                        raise BackendError(f"{self.host}: {chunk['error']}", host=self.host)
                     yield chunk
-        except httpx.TransportError as e:
+                    if chunk.get("done"):
+                        return      # what a host sends after its final object is not read
+        except httpx.TimeoutException as e:
+            raise self._timed_out(e, phase, first, budget, time.monotonic() - start) from None
+        except UnicodeError as e:       # a host name that idna refuses
             raise self._unreachable(e) from None
+        except httpx.TransportError as e:
+            if phase == "connect" and isinstance(e, httpx.ConnectError):
+                raise self._unreachable(e) from None
+            raise BackendError(f"{self.host}: the connection broke "
+                               f"{'mid-answer' if phase == 'answer' else 'before an answer'} "
+                               f"({str(e) or type(e).__name__})", host=self.host) from None
+        raise BackendError(f"{self.host}: the answer ended without Ollama's final "
+                           f"\"done\": true (cut short?)", host=self.host)
+
+    def _chunk(self, path: str, line: str) -> dict[str, Any] | None:
+        """One NDJSON line of a stream; None for a blank one."""
+        if not line.strip():
+            return None
+        try:
+            chunk = json.loads(line)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise BackendError(f"{self.host}{path}: a stream line is not a JSON object: "
+                               f"{line[:80]!r}", host=self.host)
+        if chunk.get("done"):
+            # the final object's statistics: numbers, or left out
+            for key in _DONE_NUMBERS:
+                if key in chunk and not _is_number(chunk[key]):
+                    del chunk[key]
+        if chunk.get("error"):
+            # an error inside a 200 stream is the host's trouble (the runner
+            # died, out of memory), not a refused request: no HTTP status
+            raise BackendError(f"{self.host}: {chunk['error']}", host=self.host)
+        return chunk
+
+    def _timed_out(self, e: Exception, phase: str, first: float | None, budget: StreamBudget,
+                   elapsed: float) -> Exception:
+        if isinstance(e, httpx.ConnectTimeout):
+            return self._unreachable(e)
+        if budget.total_s is not None and elapsed >= budget.total_s:
+            return BackendError(f"{self.host}: no complete answer in {budget.total_s:g} s "
+                                f"([timeouts] total_s)", host=self.host)
+        if isinstance(e, httpx.ReadTimeout) and phase == "connect":
+            return BackendError(f"{self.host}: no answer in {first:g} s, the model's load "
+                                f"included ([timeouts] first_byte_min_s, first_byte_factor)",
+                                host=self.host)
+        if isinstance(e, httpx.ReadTimeout):
+            return BackendError(f"{self.host}: silent for {budget.idle_s:g} s mid-answer "
+                                f"([timeouts] idle_s)", host=self.host)
+        return BackendError(f"{self.host}: timed out ({str(e) or type(e).__name__})",
+                            host=self.host)
 
     def _unreachable(self, e: Exception) -> UnreachableError:
         kind = "timed out" if isinstance(e, httpx.TimeoutException) else "cannot connect"
@@ -127,6 +252,17 @@ class OllamaClient:
         if status == 404 and model is not None:
             return ModelNotFoundError(f"{self.host}: {message}", status=status, host=self.host)
         return BackendError(f"{self.host}: {message}", status=status, host=self.host)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def _within(limit: float | None, left: float | None) -> float | None:
+    """The smaller of a limit and what is left of the whole (None: no limit)."""
+    if left is None:
+        return limit
+    return max(0.001, left if limit is None else min(limit, left))
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 All I/O for a decision happens here, in parallel (one thread per backend),
 each part under a time budget, and through the state cache's TTL entries so a
 burst of calls in a script asks the hosts and the hardware once. The result is
-plain data for `router.decide()`. When the caches answer everything (a burst's
+plain data for `routing.decide()`. When the caches answer everything (a burst's
 later calls), no thread is started.
 """
 
@@ -20,10 +20,6 @@ from smartollama.record import field, record
 from smartollama.state import State, StateStore
 from smartollama.telemetry.base import Reading
 
-#: connect budget when asking a host for its model lists; a dead host must
-#: not hold a prompt up for long (a refused connection returns at once).
-PROBE_CONNECT_TIMEOUT_S = 1.0
-PROBE_READ_TIMEOUT_S = 5.0
 #: how long "unreachable" is remembered, so a burst does not wait on a dead host each call
 UNREACHABLE_TTL_S = 2.0
 
@@ -98,14 +94,14 @@ def _one(b: Backend, config: Config, cached: State, now: float, wanted: tuple[st
         if tags is None:
             if offline:
                 return None
-            client = _client(b)
+            client = _client(b, config)
             tags = client.tags()
             g.cache_puts[f"tags:{b.id}"] = tags
         ps = cached.cache_get(f"ps:{b.id}", config.cache.ps_ttl_s, now)
         if ps is None:
             if offline:
                 return None
-            client = client or _client(b)
+            client = client or _client(b, config)
             ps = client.ps()
             g.cache_puts[f"ps:{b.id}"] = ps
         st.models = {}
@@ -122,7 +118,7 @@ def _one(b: Backend, config: Config, cached: State, now: float, wanted: tuple[st
                 if show is None:
                     if offline:
                         return None
-                    client = client or _client(b)
+                    client = client or _client(b, config)
                     try:
                         show = _show_summary(client.show(st.models[key].name))
                     except SollamaError:
@@ -156,11 +152,10 @@ class _Remembered(Exception):
     """A backend the state cache remembers as unreachable (for UNREACHABLE_TTL_S)."""
 
 
-def _client(b: Backend) -> Any:
+def _client(b: Backend, config: Config) -> Any:
     from smartollama.ollama import OllamaClient
 
-    return OllamaClient(b.host, headers=b.headers, connect_timeout=PROBE_CONNECT_TIMEOUT_S,
-                        read_timeout=PROBE_READ_TIMEOUT_S)
+    return OllamaClient.for_backend(b, config.timeouts)
 
 
 def _reading(b: Backend, config: Config, cached: State, now: float

@@ -22,11 +22,31 @@ Action = Literal["run", "substitute", "override", "refuse"]
 
 
 @record
+class Violation:
+    """A soft constraint broken: `kind` mode (with `field`), wait, speed or quality.
+
+    `value` is the reading or estimate (None: not available, `na` says why).
+    """
+
+    kind: str
+    limit: float
+    value: float | None = None
+    field: str | None = None
+    na: str | None = None
+
+
+@record
 class ChainEntry:
     backend: str
     accepted: bool
     reason: str
     model: str | None = None        # set when the entry is about another model (a substitute)
+    #: a rejection's code (too_large, not_pulled, not_admitted, unreachable, ...)
+    code: str | None = None
+    #: the numbers behind a rejection (need_gb, limit_gb, offload_gb, free_gb)
+    numbers: dict[str, float] | None = None
+    #: the soft constraints a candidate breaks
+    violations: list[Violation] | None = None
 
 
 @record
@@ -93,6 +113,8 @@ class Verdict:
     urgency: str = "interactive"
     task: str = "general"
     policy: str | None = None
+    min_quality: float | None = None
+    num_ctx: int | None = None
     mode_overridden: bool = False
     model_substituted: bool = False
     reason: str = ""
@@ -170,6 +192,10 @@ class Verdict:
             argv += ["--urgency", self.urgency]
         if self.task and self.task != "general":
             argv += ["--task", self.task]
+        if self.min_quality is not None:
+            argv += ["--min-quality", f"{self.min_quality:g}"]
+        if self.num_ctx is not None:
+            argv += ["--num-ctx", str(self.num_ctx)]
         return shlex.join(argv)
 
     def line(self) -> str:

@@ -18,9 +18,12 @@ def show(as_json: bool) -> int:
 
     cfg = app.config()
     data = cfg.to_dict(exclude_none=True)
-    for b in data.get("backends", []):
+    for b in data.get("backends", []):   # never print credentials
         if b.get("headers"):
-            b["headers"] = {k: "***" for k in b["headers"]}  # never print credentials
+            b["headers"] = {k: "***" for k in b["headers"]}
+        for table, key in ((b, "host"), (b.get("telemetry") or {}, "url")):
+            if table.pop("auth", None):
+                table[key] = _with_stars(table[key])
     if as_json:
         import json
 
@@ -31,6 +34,12 @@ def show(as_json: bool) -> int:
         click.echo(f"# effective config, from {cfg.source}")
         click.echo(tomli_w.dumps(data).rstrip())
     return 0
+
+
+def _with_stars(url: str) -> str:
+    """A URL whose credentials were split off, shown with them as `***`."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest}"
 
 
 @config_command.command("check")

@@ -23,18 +23,20 @@ STEPS: list[tuple[str, list[str], int]] = [
      ["status"], 0),
     ("A 7B model in balanced mode: it runs where it fits and the fans allow.",
      ["run", "mistral:7b", "Why is the sky blue?"], 0),
-    ("llama3:70b (~42 GB) fits only the 24 GB NVIDIA card, partly offloaded to RAM. Before "
-     "sollama has seen it run there, it expects that to be too slow for someone waiting, "
-     "so an interactive request gets the best equivalent that is fast enough.",
-     ["run", "llama3:70b", "Summarize the design notes."], 0),
-    ("A batch job can wait: it runs the 70B on the big card, and sollama learns how fast "
-     "this card really runs it.",
-     ["run", "llama3:70b", "--urgency", "batch", "--verbose", "Summarize the design notes."], 0),
-    ("Now quiet mode (fan ≤ 40%), interactive. The NVIDIA fan reads 65%; the default policy, "
-     "prefer_model, runs the 70B there anyway and warns that the mode was overridden.",
+    ("llama3:70b (~42 GB) fits only the 24 GB NVIDIA card, partly offloaded to RAM (it is "
+     "loaded there). Before sollama has seen it run, it expects ~3 tokens/s, below the 10 an "
+     "interactive request wants. Under the default policy, prefer_model, the model you named "
+     "is the model that answers: it runs, with a warning and suggestions that would comply; "
+     "sollama learns how fast this card really runs it.",
+     ["run", "llama3:70b", "--verbose", "Summarize the design notes."], 0),
+    ("llama3:8b fits the NVIDIA card too, but only by unloading the 70B, which its next user "
+     "would wait ~21 s to load again; the quiet iGPU has room, so it goes there.",
+     ["run", "llama3:8b", "Why is the sky blue?"], 0),
+    ("Now quiet mode (fan ≤ 40%). The NVIDIA fan reads 65%; prefer_model runs the 70B there "
+     "anyway and warns that the mode was overridden.",
      ["run", "llama3:70b", "--mode", "quiet", "Summarize the design notes."], 0),
     ("The same when the mode must win (--policy prefer_mode): refused, exit 3, with "
-     "suggestions that would each succeed.",
+     "suggestions, each checked by deciding it again.",
      ["run", "llama3:70b", "--mode", "quiet", "--policy", "prefer_mode", "Summarize."], 3),
     ("Or substitute the best equivalent on a quiet backend (--policy substitute).",
      ["run", "llama3:70b", "--mode", "quiet", "--policy", "substitute", "Summarize."], 0),

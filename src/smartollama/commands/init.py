@@ -59,9 +59,9 @@ def attach_exporters(hosts: list[Host], given: tuple[str, ...]) -> None:
     import re
     from urllib.parse import urlsplit
 
-    from smartollama.config import parse_host
     from smartollama.discover import exporter_kind
     from smartollama.errors import SollamaError
+    from smartollama.hosts import parse_host
 
     for value in given:
         pair = re.fullmatch(r"(.+?)=(https?://.+)", value)
@@ -107,8 +107,9 @@ def init_command(hosts_given: tuple[str, ...], exporters: tuple[str, ...],
     import os
 
     from smartollama import discover
-    from smartollama.config import config_path, parse_config, parse_host
+    from smartollama.config import config_path, parse_config
     from smartollama.errors import SollamaError, UnreachableError
+    from smartollama.hosts import parse_host
 
     try:
         urls = [parse_host(h) for h in hosts_given]

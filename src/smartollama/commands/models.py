@@ -27,8 +27,7 @@ def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
 
     def one(b: Any) -> tuple[str, list[dict[str, Any]] | str]:
         try:
-            with OllamaClient(b.host, headers=b.headers, connect_timeout=1.0,
-                              read_timeout=10.0) as c:
+            with OllamaClient.for_backend(b, config.timeouts) as c:
                 return b.id, getattr(c, method)()
         except SollamaError as e:
             return b.id, e.message

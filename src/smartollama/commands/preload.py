@@ -62,12 +62,13 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     if not models:
         click.echo(f"nothing scheduled for {hour:02d}:00")
         return 0
-    from smartollama import router, snapshot
+    from smartollama import snapshot
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
-    from smartollama.execute import parse_keepalive
     from smartollama.fleet import Request
-    from smartollama.ollama import OllamaClient
+    from smartollama.ollama import OllamaClient, StreamBudget
+    from smartollama.routing import decide
+    from smartollama.run.stream import parse_keepalive
 
     store = app.state()
     state = store.read()
@@ -76,7 +77,7 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     failed = 0
     for model in models:
         try:
-            v = router.decide(Request(model=model, mode=mode, urgency="batch",
+            v = decide(Request(model=model, mode=mode, urgency="batch",
                                       policy="prefer_mode"), snap, config)
             if v.action == "refuse" or not v.backend_used:
                 click.echo(f"{model}: not loaded ({v.reason})")
@@ -86,8 +87,10 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
                 click.echo(f"{v.model_used}: would load on {v.backend_used} ({v.reason})")
                 continue
             b = config.backend(v.backend_used)
-            with OllamaClient(v.host or "", headers=b.headers if b else None) as c:
-                for _ in c.generate(v.model_used or model, "",
+            budget = StreamBudget.of(config.timeouts, v.estimate.wait_s)
+            with (OllamaClient.for_backend(b, config.timeouts, host=v.host) if b else
+                  OllamaClient(v.host or "")) as c:
+                for _ in c.generate(v.model_used or model, "", budget,
                                     keep_alive=parse_keepalive(keepalive)):
                     pass
             click.echo(f"{v.model_used}: loaded on {v.backend_used} for {keepalive}")

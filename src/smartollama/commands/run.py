@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from smartollama.complete import complete_backends, complete_models, complete_modes
+from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
 if TYPE_CHECKING:
     from smartollama.config import Config
@@ -17,9 +18,6 @@ if TYPE_CHECKING:
     from smartollama.state import State, StateStore
     from smartollama.verdict import Verdict
 
-URGENCIES = ("critical", "interactive", "background", "batch")
-TASKS = ("general", "code", "reasoning", "chat", "summarize")
-POLICIES = ("prefer_model", "prefer_mode", "substitute", "ask")
 
 
 def routing_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,9 +89,9 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     words = list(prompt)
     stdin_tty = sys.stdin.isatty()
     if not stdin_tty:
-        piped = sys.stdin.read()
-        words = [piped, *words]
+        words = [_piped_text(), *words]
     text = " ".join(words)
+    _check_text(text)
     interactive = stdin_tty and not words
     config = app.config()
     store = app.state()
@@ -110,7 +108,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
             sys.stderr.write(verdict.to_json() + "\n")
         _warn_state(store)
         raise click.exceptions.Exit(3)
-    from smartollama.execute import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
@@ -120,10 +118,10 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     if request.num_ctx:
         opts.options["num_ctx"] = request.num_ctx
     if interactive:
-        from smartollama.interactive import repl
+        from smartollama.run.interactive import repl
 
         return repl(verdict, opts, config, store)
-    from smartollama.execute import execute
+    from smartollama.run.execute import execute
 
     try:
         execute(verdict, opts, config, store)
@@ -162,6 +160,30 @@ def route_command(model: str, **routing: Any) -> int:
     return 3 if verdict.action == "refuse" else 0
 
 
+def _piped_text() -> str:
+    """Standard input as the prompt's first part: UTF-8 text, as Ollama's API wants."""
+    from smartollama.errors import SollamaError
+
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SollamaError(
+            f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+            hint="convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
+
+
+def _check_text(text: str) -> None:
+    """A prompt whose arguments were not UTF-8 (kept as surrogates by Python)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        from smartollama.errors import SollamaError
+
+        raise SollamaError(f"the prompt is not UTF-8 text (character {e.start} of its "
+                           "arguments)") from None
+
+
 def _routing(routing: dict[str, Any]) -> dict[str, Any]:
     keys = ("mode", "urgency", "task", "min_quality", "policy", "backend_id", "num_ctx")
     return {k: routing.get(k) for k in keys}
@@ -188,10 +210,11 @@ def build_request(model: str, config: Config, store: StateStore, *, mode: str | 
 def decide(request: Request, config: Config, store: StateStore, *,
            prompt: str | None, state: State | None = None) -> Verdict:
     """Snapshot the fleet, decide, and ask a person when the policy says so."""
-    from smartollama import router, snapshot
+    from smartollama import snapshot
+    from smartollama.routing import decide as route
 
     snap = snapshot.gather(config, store, models=(request.model,), state=state)
-    verdict = router.decide(request, snap, config)
+    verdict = route(request, snap, config)
     if verdict.ask and request.can_ask:
         verdict = _ask(verdict, request, snap, config)
     if prompt is not None:
@@ -214,45 +237,41 @@ def report(verdict: Verdict) -> None:
 
 
 def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdict:
-    """Policy `ask` on a terminal: each suggestion (the override first), or cancel.
+    """Policy `ask` on a terminal: each verified option (running the model anyway
+    first), or cancel. An option is acted on by deciding again the request its
+    printed command makes, so that it does what the menu said."""
+    from smartollama.routing import decide as route
+    from smartollama.routing.suggest import as_request
 
-    A suggestion is acted on by deciding again with its model, mode, backend
-    and policy in place of the request's.
-    """
-    from dataclasses import replace
-
-    from smartollama import router
-
-    options: list[tuple[str, Request]] = []
-    for s in verdict.suggestions:
-        policy = s.policy
-        if policy:
-            label = f"run {s.model or request.model} anyway on {s.backend} (override {request.mode} mode)"
-        elif s.mode and not s.model:
-            label = f"use --mode {s.mode}" + (f" (runs on {s.backend})" if s.backend else "")
-        else:
-            label = f"use {s.model} on {s.backend}"
-        options.append((label, replace(
-            request, model=s.model or request.model, mode=s.mode or request.mode,
-            backend=s.backend, policy=policy or "prefer_mode", can_ask=False)))
     err = sys.stderr
     err.write(f"sollama: {verdict.reason}\n")
-    for i, (label, _) in enumerate(options, 1):
-        err.write(f"  {i}) {label}\n")
+    for i, s in enumerate(verdict.suggestions, 1):
+        err.write(f"  {i}) {_menu_label(s, request)}\n")
     err.write("  0) cancel\n")
-    choice = click.prompt("choose", type=click.IntRange(0, len(options)), default=0,
+    choice = click.prompt("choose", type=click.IntRange(0, len(verdict.suggestions)), default=0,
                           err=True, show_default=True)
     if choice == 0:
         verdict.ask = False
         return verdict
-    chosen = router.decide(options[choice - 1][1], snap, config)
+    picked = verdict.suggestions[choice - 1]
+    chosen = route(as_request(request, picked), snap, config)
     if chosen.model_used and chosen.model_used != verdict.model_requested \
             and chosen.action == "run":
         chosen.action = "substitute"
         chosen.model_substituted = True
         chosen.model_requested = verdict.model_requested
-    chosen.warnings.insert(0, f"chosen at the prompt: {options[choice - 1][0]}")
+    chosen.warnings.insert(0, f"chosen at the prompt: {_menu_label(picked, request)}")
     return chosen
+
+
+def _menu_label(s: Any, request: Request) -> str:
+    """One menu line: what choosing the suggestion runs, and where."""
+    model = s.model or request.model
+    if s.policy:
+        return f"run {model} anyway on {s.backend} ({s.why})"
+    if s.mode:
+        return f"run {model} in {s.mode} mode on {s.backend}"
+    return f"use {model} on {s.backend} ({s.why})"
 
 
 def _warn_state(store: StateStore) -> None:

@@ -48,7 +48,7 @@ def preload() -> None:
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Reading, dict[str, Any]]:
     # the probe's budget (dispatch) is what stops a stalled exporter, and then the
     # previous memo is kept; httpx's own time-out only frees the worker a little later
-    text, why = fetch(cfg.url or "", cfg.timeout_s * 1.5 + 0.1)
+    text, why = fetch(cfg.url or "", cfg.timeout_s * 1.5 + 0.1, auth=cfg.auth)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
@@ -58,18 +58,21 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
     return reading_from(samples, dict(cfg.match), prev, now)
 
 
-def fetch(url: str, timeout_s: float) -> tuple[str | None, str | None]:
-    """(page, None) or (None, why not)."""
+def fetch(url: str, timeout_s: float, auth: str | None = None
+          ) -> tuple[str | None, str | None]:
+    """(page, None) or (None, why not). ``auth``: "user:password" (basic)."""
     try:
         import httpx
     except ImportError:
         return None, "httpx is not installed"
     # Loading the CA bundle costs ~25 ms a call; a plain-http exporter needs none.
     verify = not url.lower().startswith("http://")
+    user, _, password = (auth or "").partition(":")
     try:
         resp = httpx.get(
             url, timeout=timeout_s, follow_redirects=True, verify=verify,
             headers={"Accept": "text/plain; version=0.0.4"},
+            auth=(user, password) if auth else None,
         )
     except httpx.TimeoutException:
         return None, "timed out"

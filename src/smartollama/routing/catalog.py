@@ -33,20 +33,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from smartollama import names
+from smartollama.vocab import TIERS
 
 if TYPE_CHECKING:
     from smartollama.config import Config
 
-TASKS: tuple[str, ...] = ("general", "code", "reasoning", "chat", "summarize")
 
 #: Built-in tier names, best first, and the general-task score a model needs to
 #: fall into each when the config does not list it (see `band`).
-BANDS: tuple[tuple[str, float], ...] = (
-    ("high_quality", 0.78),
-    ("medium_quality", 0.62),
-    ("low_quality", 0.47),
-    ("ultra_efficient", 0.0),
-)
+BANDS: tuple[tuple[str, float], ...] = tuple(zip(TIERS, (0.78, 0.62, 0.47, 0.0), strict=True))
 
 _CODE_BONUS = 0.10
 _EMBEDDING = re.compile(r"embed|bge-|minilm|rerank", re.IGNORECASE)
@@ -61,7 +56,9 @@ class Family:
     tasks: Mapping[str, float] = field(default_factory=dict)  # per-task bonus
 
 
-_CODER = {"code": _CODE_BONUS, "chat": -0.04, "summarize": -0.04, "reasoning": -0.02}
+#: a code model answers general questions, chat and summaries a little worse than a general one
+_CODER = {"code": _CODE_BONUS, "general": -0.03, "chat": -0.04, "summarize": -0.04,
+          "reasoning": -0.02}
 
 #: Keys are normalized family names (lower case, letters and digits only):
 #: `qwen2.5-coder` → `qwen25coder`. The longest key that prefixes a model's

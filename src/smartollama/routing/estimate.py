@@ -32,8 +32,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from smartollama import catalog, names
+from smartollama import names
 from smartollama.fleet import GB, BackendState, LoadedModel, ModelInfo
+from smartollama.routing import catalog
 
 #: Ollama's default num_batch
 NUM_BATCH = 512

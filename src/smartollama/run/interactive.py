@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from smartollama.config import Config
-    from smartollama.execute import RunOptions
+    from smartollama.run.stream import RunOptions
     from smartollama.state import StateStore
     from smartollama.verdict import Verdict
 
@@ -50,7 +50,7 @@ def read_message(prompt: str = ">>> ", more: str = "... ") -> str | None:
 
 
 def repl(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore) -> int:
-    from smartollama.execute import execute
+    from smartollama.run.execute import execute
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())

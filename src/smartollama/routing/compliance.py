@@ -1,0 +1,65 @@
+"""The soft constraints a candidate breaks: each a `Violation` with its numbers.
+
+DESIGN.md, "Soft constraints":
+
+* `mode`: each of the mode's limits holds for the backend's reading; a
+  missing reading counts per `[routing] unknown_telemetry` (`deny`: a
+  violation with no value). `model_routing` `ignore_efficiency_mode` drops
+  these for its model (the caller notes it);
+* `wait`: the expected wait (load + queue + first token) within the
+  urgency's `max_wait_s`;
+* `speed`: the expected tokens/s at least the urgency's `min_tokens_per_s`;
+* `quality`, for a stand-in only (a substitute, or a model `auto` chose):
+  at least `--min-quality`, and its tier not below
+  `substitution_quality_threshold`. No policy waives it: a model that breaks
+  it is not offered as a stand-in at all (`standins`), so the policies only
+  ever weigh the other three.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smartollama.routing.records import Candidate, Violation
+
+if TYPE_CHECKING:
+    from smartollama.routing.context import Context
+
+
+def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
+    """The mode's limits the backend's reading breaks (or cannot show, under `deny`)."""
+    reading = ctx.states[backend].reading
+    deny = ctx.cfg.routing.unknown_telemetry == "deny"
+    out = []
+    for fld, lim in ctx.limits(mode).items():
+        val = reading.get(fld)
+        if val is None:
+            if deny:
+                out.append(Violation("mode", lim, None, field=fld, na=reading.reason(fld)))
+        elif val > lim:
+            out.append(Violation("mode", lim, val, field=fld))
+    return out
+
+
+def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:
+    """The mode, wait and speed violations of a candidate (quality: see `quality_violations`)."""
+    out = [] if ctx.rules.ignores_mode(c.key) else list(ctx.mode_violations(c.backend, mode))
+    urg = ctx.urgency
+    if urg.max_wait_s is not None and c.wait_s > urg.max_wait_s:
+        out.append(Violation("wait", urg.max_wait_s, c.wait_s))
+    if urg.min_tokens_per_s is not None and c.tps < urg.min_tokens_per_s:
+        out.append(Violation("speed", urg.min_tokens_per_s, c.tps))
+    return out
+
+
+def quality_violations(ctx: Context, key: str) -> list[Violation]:
+    """A stand-in's quality against --min-quality and the substitution threshold."""
+    out = []
+    mq = ctx.req.min_quality
+    q = ctx.quality(key)
+    if mq is not None and q < mq:
+        out.append(Violation("quality", mq, q, what="min_quality"))
+    threshold = ctx.scorer.threshold_index
+    if ctx.tier(key) > threshold:
+        out.append(Violation("quality", threshold, ctx.tier(key), what="threshold"))
+    return out

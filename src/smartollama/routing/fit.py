@@ -1,0 +1,167 @@
+"""The hard constraints of one model on one backend, and how it would run there.
+
+`evaluate` checks, in order (DESIGN.md "Hard constraints"): the host answers;
+the backend admits the model (`supported_models` + `model_patterns`; both
+empty, or `*`: everything); the model is on the host (a model too large for
+the backend is `too_large` whether pulled there or not: pulling it would not
+help); it fits. *Fits* is one of three placements, tried in this order:
+
+* `loaded`: loaded now at the context length the request needs;
+* `whole`: the memory need (`estimate.memory_need`) within what the device
+  can hold now, ``min(capacity, free + what loaded models take)``, where
+  capacity is `max_model_size_gb`, else the reading's `mem_total_gb` (both
+  unknown: it fits). When the free memory alone is too small, loaded models
+  are evicted, the smallest first, until it fits: each eviction is recorded
+  with what reloading it would cost;
+* `offload` (backends that offload): up to `max_offload_gb` in total
+  (default: what the device can hold plus the host's free RAM, else no cap),
+  with the device's share of the layers and the slowdown that brings.
+
+A failure is a `Rejection` with its code and numbers; a pass is a
+`Candidate` with the expected speed and wait (load + queue + first token).
+Independent of the mode and the urgency's limits (see `compliance`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from smartollama import names
+from smartollama.config import Backend
+from smartollama.fleet import GB, BackendState, LoadedModel
+from smartollama.routing import catalog, estimate
+from smartollama.routing.records import Candidate, Code, Eviction, FitKind, Rejection
+from smartollama.routing.rules import matches
+
+if TYPE_CHECKING:
+    from smartollama.routing.context import Context
+
+#: a partly offloaded model needs at least this much device memory (GB), and this share
+MIN_OFFLOAD_DEVICE_GB = 0.5
+MIN_OFFLOAD_SHARE = 0.05
+#: tokens assumed per answer (a queued request's, and the cost of this one)
+TOKENS_PER_ANSWER = 256
+
+
+def capacity(b: Backend, st: BackendState) -> float | None:
+    """What fits on the device: `max_model_size_gb`, else the reading's total, else unknown."""
+    return b.max_model_size_gb if b.max_model_size_gb is not None else st.reading.get("mem_total_gb")
+
+
+def offload_cap(b: Backend, st: BackendState, device_gb: float | None) -> float | None:
+    """The most a partly offloaded model may take in all; None: no offload here."""
+    if not b.offloads:
+        return None
+    if b.max_offload_gb is not None:
+        return b.max_offload_gb
+    if st.system_free_gb is not None and device_gb is not None:
+        return device_gb + st.system_free_gb
+    return math.inf
+
+
+def load_gb_per_s(b: Backend, st: BackendState) -> tuple[float, int]:
+    """Load speed (learned, else the hardware's default) and how many runs it was learned from."""
+    lr = st.learned
+    if lr.load_gb_per_s is not None and lr.load_gb_per_s > 0 and lr.load_samples > 0:
+        return lr.load_gb_per_s, lr.load_samples
+    return estimate.default_load_gb_per_s(b.hardware), 0
+
+
+def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
+    st = ctx.states[b.id]
+    if not st.reachable:
+        return Rejection(key, b.id, "unreachable", detail=st.error or "no answer")
+    patterns = [*b.supported_models, *b.model_patterns]
+    if patterns and not any(matches(key, p) for p in patterns):
+        return Rejection(key, b.id, "not_admitted")
+    info = st.models.get(key)
+    ref = info if info is not None else ctx.info(key)
+    num_ctx = estimate.context_length(ctx.req.num_ctx, ctx.cfg.num_ctx, ref)
+    cap = capacity(b, st)
+    if info is None:
+        size = ctx.memory_need(key, num_ctx, ref, None).memory_gb
+        most = offload_cap(b, st, cap)
+        if cap is not None and size > cap and (most is None or size > most):
+            return Rejection(key, b.id, "too_large", need_gb=size, limit_gb=cap, offload_gb=most)
+        return Rejection(key, b.id, "not_pulled")
+    observed = estimate.observed_size(key, num_ctx, st, ctx.observed_anywhere())
+    need = ctx.memory_need(key, num_ctx, info, observed)
+    placed = _place(ctx, b, st, key, need.memory_gb, cap, estimate.loaded_here(key, num_ctx, st),
+                    need.observed_gpu_share)
+    if isinstance(placed, Rejection):
+        return placed
+    how, share, usable, evicts = placed
+    params = catalog.params_of(key, names.parse_parameter_size(info.parameter_size))
+    learned_tps = st.learned.tokens_per_s.get(key) or st.learned.tokens_per_s.get(info.name)
+    if learned_tps is not None and learned_tps > 0:
+        tps, tps_basis = learned_tps, "learned"     # measured here, at whatever share it ran
+    else:
+        base = estimate.default_tokens_per_s(b.hardware, params)
+        tps, tps_basis = estimate.offload_tokens_per_s(base, share), "default"
+    speed, samples = load_gb_per_s(b, st)
+    load_s = 0.0 if how == "loaded" else need.memory_gb / speed
+    if st.learned.ttft_s is not None and st.learned.ttft_samples > 0:
+        ttft = max(st.learned.ttft_s, 0.0)
+        samples = max(samples, st.learned.ttft_samples)
+    else:
+        ttft = estimate.default_ttft_s(params)
+    per_request = ttft + TOKENS_PER_ANSWER / max(tps, 0.1)
+    queue = 0.0
+    if st.in_flight >= b.num_parallel:
+        queue = (st.in_flight - b.num_parallel + 1) * per_request
+    elif evicts and st.in_flight > 0:
+        queue = per_request          # room is made once a running request ends
+    basis = f"learned from {samples} run{'s' if samples != 1 else ''}" if samples else "default"
+    quality, tier = ctx.quality(key), ctx.tier(key)
+    return Candidate(key=key, model=info.name or key, backend=b.id, order=ctx.order[b.id],
+                     need=need, fit=how, gpu_share=round(share, 3), usable_gb=usable, tps=tps,
+                     tps_basis=tps_basis, load_s=load_s, queue_s=queue, ttft_s=ttft,
+                     wait_basis=basis, evicts=evicts, quality=quality, tier=tier,
+                     preferred=ctx.rules.preferred(key, b.id))
+
+
+def _place(ctx: Context, b: Backend, st: BackendState, key: str, need: float, cap: float | None,
+           loaded: bool, observed_share: float | None,
+           ) -> Rejection | tuple[FitKind, float, float | None, tuple[Eviction, ...]]:
+    """Where the model's memory goes: (placement, device share, usable GB, evictions)."""
+    if loaded:
+        return "loaded", observed_share if observed_share is not None else 1.0, None, ()
+    free = st.reading.get("mem_free_gb")
+    avail = None if free is None else free + ctx.loaded_gb(b.id)
+    usable = avail if cap is None else cap if avail is None else min(cap, avail)
+    if usable is None or need <= usable:
+        return "whole", 1.0, usable, _evictions(b, st, need, free, key)
+    most = offload_cap(b, st, usable)
+    if most is None:
+        code: Code = "too_large" if cap is not None and need > cap else "no_room"
+        return Rejection(key, b.id, code, need_gb=need, limit_gb=cap, free_gb=usable)
+    if need > most:
+        return Rejection(key, b.id, "too_large", need_gb=need, limit_gb=cap if cap is not None
+                         else usable, offload_gb=most)
+    if usable < MIN_OFFLOAD_DEVICE_GB or usable / need < MIN_OFFLOAD_SHARE:
+        return Rejection(key, b.id, "offload_too_small", need_gb=need, limit_gb=cap,
+                         free_gb=max(usable, 0.0))
+    return "offload", usable / need, usable, _evictions(b, st, usable, free, key)
+
+
+def _evictions(b: Backend, st: BackendState, device_gb: float, free: float | None,
+               key: str) -> tuple[Eviction, ...]:
+    """The loaded models unloaded to make `device_gb` free, smallest first."""
+    if free is None or device_gb <= free:
+        return ()
+    speed = load_gb_per_s(b, st)[0]
+    out: list[Eviction] = []
+    room = free
+    for name, lm in sorted(st.loaded.items(), key=lambda kv: (_vram(kv[1]), kv[0])):
+        if room >= device_gb:
+            break
+        if name == key:
+            continue
+        room += _vram(lm)
+        out.append(Eviction(name, lm.size_bytes / GB, lm.size_bytes / GB / speed))
+    return tuple(out)
+
+
+def _vram(lm: LoadedModel) -> float:
+    return lm.size_vram_bytes / GB

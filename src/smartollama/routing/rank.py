@@ -1,0 +1,82 @@
+"""Named orders over candidates: best first.
+
+`RankKey` is DESIGN.md's ranking (step 1): `prefer_backend` first; a model
+whole on the device before one partly offloaded; then the least expected
+cost, in whole seconds (costs within about a second count as equal): the
+wait, plus the answer's generation at the expected speed, plus the reload
+time of every loaded model the candidate would evict (seating an 8B on the
+card where a 42 GB model sits, when another card has room, costs that
+model's next user its reload); then the mode's own preference (quiet: the
+lowest fan; efficiency: the least power; otherwise the most free device
+memory); then the config's backend order and the name, so that the order
+is total.
+
+Stand-ins are ordered by `substitute_key` (same tier first, then lower; by
+quality, then wait) and `auto` by `auto_key` (the best quality first); a
+conflict's candidates by `conflict_key` (the fewest violations first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+from smartollama import vocab
+from smartollama.routing.fit import TOKENS_PER_ANSWER
+from smartollama.routing.records import Candidate
+
+if TYPE_CHECKING:
+    from smartollama.routing.context import Context
+
+
+class RankKey(NamedTuple):
+    not_preferred: bool
+    offloaded: bool
+    cost_s: int
+    mode_preference: float
+    order: int
+    model: str
+
+
+def cost_s(ctx: Context, c: Candidate) -> float:
+    """Time to the whole answer, plus the reloads the candidate causes."""
+    tokens = ctx.req.answer_tokens or TOKENS_PER_ANSWER
+    return c.wait_s + tokens / max(c.tps, 0.1) + c.evict_s
+
+
+def mode_preference(ctx: Context, backend: str, mode: str) -> float:
+    """Lower is better: the mode's preferred reading, else minus the free device memory."""
+    reading = ctx.states[backend].reading
+    fld = vocab.MODE_PREFERENCE.get(mode)
+    if fld is not None:
+        v = reading.get(fld)
+        return math.inf if v is None else v
+    free = reading.get("mem_free_gb")
+    return 0.0 if free is None else -free
+
+
+def rank_key(ctx: Context, c: Candidate, mode: str) -> RankKey:
+    return RankKey(not c.preferred, not c.whole, round(cost_s(ctx, c)),
+                   mode_preference(ctx, c.backend, mode), c.order, c.key)
+
+
+def ranked(ctx: Context, cands: Iterable[Candidate], mode: str) -> list[Candidate]:
+    return sorted(cands, key=lambda c: rank_key(ctx, c, mode))
+
+
+def substitute_key(ctx: Context, c: Candidate, mode: str) -> tuple[int, float, int, RankKey]:
+    return c.tier, -c.quality, round(c.wait_s), rank_key(ctx, c, mode)
+
+
+def auto_key(ctx: Context, c: Candidate, mode: str) -> tuple[float, RankKey]:
+    return -c.quality, rank_key(ctx, c, mode)
+
+
+#: the orders candidates compete in: the requested model's, stand-ins', auto's
+ORDERS = {"rank": rank_key, "substitute": substitute_key, "auto": auto_key}
+
+
+def conflict_key(ctx: Context, c: Candidate, mode: str, order: str) -> tuple[int, object]:
+    """Fewest violations first, then the order the candidates compete in."""
+    return len(ctx.violations(c, mode)), ORDERS[order](ctx, c, mode)

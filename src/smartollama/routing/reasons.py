@@ -1,0 +1,342 @@
+"""Every sentence routing says, built from the structured results.
+
+The decision is made on `Rejection`, `Candidate`, `Violation` and `Outcome`
+records; this module turns them into the fallback chain's reasons, the
+verdict's reason and warnings, the suggestions' "why", and the one-line
+errors. Nothing here decides, and no decision reads what is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from smartollama.errors import ModelNotFoundError, RefusedError
+from smartollama.routing import estimate, fit
+from smartollama.routing.records import Candidate, Outcome, Query, Rejection, Suggested, Violation
+from smartollama.vocab import AUTO, number, reading_label
+
+if TYPE_CHECKING:
+    from smartollama.routing.context import Context
+
+
+def gb(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# -- one pair ------------------------------------------------------------------------
+
+
+def rejection(r: Rejection) -> str:
+    """"model too large: needs ~41.9 GB, limit 8 GB"."""
+    need = f"needs ~{gb(r.need_gb or 0.0)} GB"
+    if r.code == "unreachable":
+        return f"unreachable: {r.detail}"
+    if r.code == "not_pinned":
+        return f"not the pinned backend (--backend {r.detail})"
+    if r.code == "forced_elsewhere":
+        return f"model_routing forces {r.detail} for {r.key}"
+    if r.code == "not_admitted":
+        return f"not admitted by {r.backend}'s supported_models/model_patterns"
+    if r.code == "not_pulled":
+        return f"not pulled on {r.backend}"
+    if r.code == "too_large":
+        limit = f", limit {number(r.limit_gb)} GB" if r.limit_gb is not None else ""
+        off = "" if r.offload_gb in (None, float("inf")) else \
+            f" ({number(r.offload_gb or 0.0)} GB with offload)"
+        return f"model too large: {need}{limit}{off}"
+    if r.code == "no_room":
+        return f"not enough free memory: {need}, {number(r.free_gb or 0.0)} GB free now " \
+               "(idle models unloaded)"
+    return f"not enough free device memory for offload: {need}, " \
+           f"{number(r.free_gb or 0.0)} GB free now"
+
+
+def fit_text(c: Candidate) -> str:
+    """"fits (5.6 of 8 GB)", "fits with offload (24 of 41.9 GB on GPU, ...)"."""
+    n = c.need.memory_gb
+    if c.fit == "loaded" and c.whole:
+        return f"loaded ({gb(n)} GB)"
+    if not c.whole:
+        slower = c.gpu_share + (1.0 - c.gpu_share) * estimate.RAM_SLOWDOWN
+        device = n * c.gpu_share if c.fit == "loaded" else c.usable_gb or 0.0
+        head = "loaded with offload" if c.fit == "loaded" else "fits with offload"
+        return (f"{head} ({number(device)} of {gb(n)} GB on GPU, ~{c.gpu_share * 100:.0f}% of "
+                f"layers, ~{slower:.1f}× slower, ~{number(c.tps)} tokens/s{_evicted(c)})")
+    if c.usable_gb is None:
+        return f"fits (~{gb(n)} GB; capacity unknown)"
+    return f"fits ({gb(n)} of {number(c.usable_gb)} GB{_evicted(c)})"
+
+
+def _evicted(c: Candidate) -> str:
+    return f", after unloading {_and([e.model for e in c.evicts])}" if c.evicts else ""
+
+
+def violation(v: Violation, mode: str, urgency: str) -> str:
+    """"fan 65% exceeds quiet limit 40%", "~2.6 tokens/s, below interactive's 10"."""
+    if v.kind == "mode":
+        label, unit = reading_label(v.field or "")
+        if v.value is None:
+            why = f" ({v.na})" if v.na else ""
+            return f"{label} not available{why}; {mode} mode denies unknown readings"
+        return f"{label} {number(v.value)}{unit} exceeds {mode} limit {number(v.limit)}{unit}"
+    if v.kind == "wait":
+        return f"wait ~{number(v.value or 0.0)} s, more than {urgency}'s {number(v.limit)} s"
+    if v.kind == "speed":
+        return (f"~{number(v.value or 0.0)} tokens/s, below {urgency}'s "
+                f"{number(v.limit)} tokens/s")
+    if v.what == "threshold":
+        return "below the substitution threshold (substitution_quality_threshold)"
+    return f"quality {v.value or 0.0:.2f}, below --min-quality {v.limit:.2f}"
+
+
+def allows(vs: Sequence[Violation], mode: str, urgency: str) -> str:
+    """"quiet mode allows fan ≤ 40%, it reads 65%; interactive wants ≥ 10 tokens/s, ..."."""
+    parts = []
+    named = False
+    for v in vs:
+        if v.kind == "mode":
+            label, unit = reading_label(v.field or "")
+            read = (f"it reads {number(v.value)}{unit}" if v.value is not None else
+                    f"it is not available{f' ({v.na})' if v.na else ''} and unknown readings "
+                    "are denied")
+            head = "" if named else f"{mode} mode allows "
+            named = True
+            parts.append(f"{head}{label} ≤ {number(v.limit)}{unit}, {read}")
+        elif v.kind == "wait":
+            parts.append(f"{urgency} waits ≤ {number(v.limit)} s, it would wait "
+                         f"~{number(v.value or 0.0)} s")
+        elif v.kind == "speed":
+            parts.append(f"{urgency} wants ≥ {number(v.limit)} tokens/s, it would get "
+                         f"~{number(v.value or 0.0)}")
+    return "; ".join(parts)
+
+
+def chain_reason(ctx: Context, f: Candidate | Rejection, mode: str) -> str:
+    if isinstance(f, Rejection):
+        return rejection(f)
+    text = fit_text(f)
+    vs = ctx.violations(f, mode)
+    if ctx.rules.ignores_mode(f.key):
+        text += f"; {mode} mode ignored for {f.key} (model_routing)"
+    if vs:
+        return text + "; " + "; ".join(violation(v, mode, ctx.req.urgency) for v in vs)
+    if ctx.limits(mode) and not ctx.rules.ignores_mode(f.key):
+        return text + f"; within {mode} mode"
+    return text
+
+
+# -- the outcome ---------------------------------------------------------------------
+
+
+def reason(ctx: Context, out: Outcome) -> str:
+    """The verdict's reason."""
+    q, c = out.query, out.chosen
+    if out.step == "nowhere":
+        head = nowhere_reason(ctx, q)
+    elif out.step == "auto" and c is not None and not out.violations:
+        head = (f"auto: {c.model} for {ctx.req.task} (quality {c.quality:.2f}) runs on "
+                f"{c.backend}: {fit_text(c)}")
+    elif out.conflict is not None:
+        head = conflict_reason(ctx, out)
+    else:
+        assert c is not None
+        head = f"{q.key} runs on {c.backend}: {fit_text(c)}"
+    if c is not None and out.substituted:
+        tier = ctx.scorer.tier_label(c.tier)
+        head += f"; {c.model} ({tier}) runs on {c.backend} instead"
+        if out.mode_overridden:
+            head += f", outside {q.mode} mode"
+    if out.mode_ignored and c is not None:
+        vs = [violation(v, q.mode, ctx.req.urgency) for v in ctx.mode_violations(c.backend, q.mode)]
+        head += (f"; {q.mode} mode does not apply to {c.key} (model_routing "
+                 f"ignore_efficiency_mode): " + "; ".join(vs))
+    elif out.step in ("compliant", "auto") and out.action != "refuse" and not out.violations \
+            and ctx.limits(q.mode):
+        head += f", within {q.mode} mode"
+    return head + _refusal_tail(out)
+
+
+def conflict_reason(ctx: Context, out: Outcome) -> str:
+    """"llama3:70b fits only ollama-nvidia; quiet mode allows fan ≤ 40%, it reads 65%"."""
+    assert out.conflict is not None
+    q, cands = out.query, out.conflict.candidates
+    urg = ctx.req.urgency
+    if out.conflict.auto:
+        best = out.chosen or min(cands, key=lambda c: len(ctx.violations(c, q.mode)))
+        return (f"auto: no model runs without a violation; the best, {best.model} on "
+                f"{best.backend}: " + allows(ctx.violations(best, q.mode), q.mode, urg))
+    by_backend = sorted(cands, key=lambda c: c.order)
+    if len(by_backend) == 1:
+        c = by_backend[0]
+        return f"{q.key} fits only {c.backend}; " + allows(ctx.violations(c, q.mode), q.mode, urg)
+    parts = [f"{c.backend}: " + ", ".join(violation(v, q.mode, urg)
+                                          for v in ctx.violations(c, q.mode))
+             for c in by_backend]
+    return (f"{q.key} fits {_and([c.backend for c in by_backend])}, none without a violation ("
+            + "; ".join(parts) + ")")
+
+
+def _refusal_tail(out: Outcome) -> str:
+    if out.action != "refuse":
+        return ""
+    return {"no_compliant_equivalent": "; no equivalent model runs without a violation",
+            "substitution_off": "; model substitution is off "
+                                "(routing.allow_model_substitution)"}.get(out.why_refused or "", "")
+
+
+def nowhere_reason(ctx: Context, q: Query) -> str:
+    """"llama3:70b fits no backend (ollama-igpu: model too large: ...)"."""
+    rejs = _rejections(ctx, q)
+    if q.pin is not None:
+        return f"{q.key} cannot run on the pinned backend {q.pin}: {rejection(rejs[0])}"
+    forced = ctx.rules.forced(q.key)
+    if forced is not None:
+        r = next(r for r in rejs if r.backend == forced)
+        return f"{q.key} cannot run on {forced}, where model_routing forces it: {rejection(r)}"
+    close = [r for r in rejs if q.key in ctx.states[r.backend].models] or rejs
+    return f"{q.key} fits no backend (" + "; ".join(
+        f"{r.backend}: {rejection(r)}" for r in close) + ")"
+
+
+def _rejections(ctx: Context, q: Query) -> list[Rejection]:
+    return [f for b in ctx.rules.allowed(q.key, q.pin, ctx.backends, ctx.by_id)
+            if isinstance(f := ctx.fit(q.key, b), Rejection)]
+
+
+def warnings(ctx: Context, out: Outcome) -> list[str]:
+    """One warning for each thing the user did not ask for, each violation included."""
+    q, c = out.query, out.chosen
+    w: list[str] = []
+    if out.respected:
+        acts = "substitute" if ctx.cfg.routing.allow_model_substitution else "prefer_mode"
+        w.append(f"model_routing respects {q.mode} mode for {q.key}: policy {q.policy} "
+                 f"acts as {acts}")
+    if out.no_terminal:
+        w.append("policy ask needs a terminal to ask on; acting as prefer_mode")
+    if c is None:
+        return w
+    if out.substituted and q.key != AUTO:
+        w.append(f"Using {c.model} instead of {q.key} (quality {c.quality:.2f} vs "
+                 f"{ctx.quality(q.key):.2f} for {ctx.req.task})")
+    return w + _violation_warnings(ctx, out, c)
+
+
+def _violation_warnings(ctx: Context, out: Outcome, c: Candidate) -> list[str]:
+    q, urg = out.query, ctx.req.urgency
+    modes = [violation(v, q.mode, urg) for v in out.violations if v.kind == "mode"]
+    w = []
+    if modes:
+        w.append(f"{q.mode.capitalize()} mode bypassed on {c.backend}: " + "; ".join(modes))
+    for v in out.violations:
+        if v.kind == "wait":
+            w.append(_wait(c) + f", more than {urg}'s {number(v.limit)} s")
+        elif v.kind == "speed":
+            share = "" if c.whole else f" (partly offloaded: {c.gpu_share:.0%} on the device)"
+            w.append(f"{c.model} on {c.backend} runs at ~{number(c.tps)} tokens/s{share}, "
+                     f"below {urg}'s {number(v.limit)} tokens/s")
+    warn = ctx.urgency.warn_wait_s
+    if not any(v.kind == "wait" for v in out.violations) and warn is not None \
+            and c.wait_s > warn:
+        w.append(_wait(c))
+    return w
+
+
+def _wait(c: Candidate) -> str:
+    if not c.loaded:
+        return f"loading {c.model} on {c.backend} takes ~{number(c.wait_s)} s"
+    return f"{c.backend} is busy: ~{number(c.wait_s)} s before {c.model} starts"
+
+
+def suggestion_why(ctx: Context, q: Query, s: Suggested) -> str:
+    c = s.candidate
+    assert c is not None
+    if s.kind == "override":
+        vs = ctx.violations(c, q.mode)
+        return "overrides: " + "; ".join(violation(v, q.mode, ctx.req.urgency) for v in vs)
+    if s.kind == "mode":
+        what = "it" if c.key == q.key else c.model
+        return f"--mode {s.mode} would run {what} on {c.backend}"
+    if ctx.limits(q.mode):
+        return f"complies with {q.mode} mode on {c.backend}: {fit_text(c)}"
+    return f"runs on {c.backend} without a violation: {fit_text(c)}"
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def not_found(ctx: Context, key: str) -> ModelNotFoundError:
+    import difflib  # only for this error: not on every call
+
+    pool = ctx.pool()
+    close = difflib.get_close_matches(key, pool, n=3, cutoff=0.5)
+    if not close:
+        fam = key.split(":", 1)[0]
+        close = [m for m in pool if m.split(":", 1)[0] == fam][:3]
+    held = f"; closest: {', '.join(close)}" if close else ""
+    down = [b.id for b in ctx.backends if not ctx.states[b.id].reachable]
+    tail = f" ({_and(down)} unreachable)" if down else ""
+    return ModelNotFoundError(f"{key} is not on any backend{tail}{held}",
+                              hint=f"pull it with `ollama pull {key}` on a host that can hold it")
+
+
+def nowhere_error(ctx: Context, q: Query, *, substitution_off: bool) -> str:
+    """The one line naming the closest thing to fitting."""
+    tail = "" if substitution_off else "; no equivalent model fits either"
+    if q.pin is not None or ctx.rules.forced(q.key) is not None:
+        return nowhere_reason(ctx, q) + tail
+    rejs = [r for r in _rejections(ctx, q) if q.key in ctx.states[r.backend].models]
+    sized = [r for r in rejs if r.code in ("too_large", "no_room", "offload_too_small")]
+    if not rejs or len(sized) != len(rejs):
+        return nowhere_reason(ctx, q) + tail
+    need = max(r.need_gb or 0.0 for r in sized)
+    if any(r.code != "too_large" for r in sized):
+        room = max(sized, key=lambda r: (r.free_gb or 0.0, -ctx.order[r.backend]))
+        total = f" ({number(room.limit_gb)} GB in all)" if room.limit_gb is not None else ""
+        return (f"{q.key} needs ~{gb(need)} GB; the most free memory is on {room.backend}: "
+                f"{number(max(room.free_gb or 0.0, 0.0))} GB now{total}" + tail)
+    return f"{q.key} needs ~{gb(need)} GB; " + _largest(ctx) + tail
+
+
+def _largest(ctx: Context) -> str:
+    best: tuple[float, str, float | None, float | None] | None = None
+    for b in ctx.reachable:
+        st = ctx.states[b.id]
+        cap = fit.capacity(b, st)
+        off = fit.offload_cap(b, st, cap)
+        off = None if off == float("inf") else off
+        size = max(cap or 0.0, off or 0.0)
+        if best is None or size > best[0]:
+            best = (size, b.id, cap, off)
+    assert best is not None
+    _, bid, cap, off = best
+    cap_s = f"{number(cap)} GB" if cap is not None else "unknown capacity"
+    off_s = f" ({number(off)} GB with offload)" if off is not None else ""
+    return f"the largest capacity is {bid} with {cap_s}{off_s}"
+
+
+def auto_none(ctx: Context, q: Query, *, good_enough: bool) -> str:
+    """`auto` found nothing: none fits (``good_enough``: some model has the quality), or
+    no model reaches the quality asked for."""
+    if good_enough:
+        where = f"the pinned backend {q.pin}" if q.pin is not None else "any backend"
+        return f"auto: no model fits {where}"
+    mq = ctx.req.min_quality
+    keys = {m for b in ([ctx.by_id[q.pin]] if q.pin else ctx.reachable)
+            for m in ctx.states[b.id].models}
+    if not keys:
+        return f"auto: no models on {q.pin or 'any reachable backend'}"
+    best = max(keys, key=lambda m: (ctx.quality(m), m))
+    floor = f"quality {mq:.2f}" if mq is not None else "the substitution threshold"
+    return (f"auto: no model reaches {floor} for {ctx.req.task}; the best is {best} "
+            f"({ctx.quality(best):.2f})")
+
+
+def refused_error(ctx: Context, out: Outcome) -> RefusedError:
+    q = out.query
+    return RefusedError(f"refused {q.key} in {q.mode} mode: {reason(ctx, out)}; "
+                        "no other model or mode would run it")
