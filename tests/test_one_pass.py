@@ -307,3 +307,28 @@ def test_recording_a_verdict_does_not_read_the_history(tmp_path: Path) -> None:
         st.add_verdict({"id": "new"}, 200)
     assert _bytes_read() - before < 20_000          # state.json and one byte of the history
     assert StateStore(tmp_path / "state").read().history[0]["id"] == "new"
+
+
+def test_the_environment_s_clock_drives_the_caches(single_fleet: object, tmp_path: Path) -> None:
+    """A front door with its own clock (the replay's) sees the caches expire by it."""
+    from smartollama import api
+    from smartollama.commands.run import build_request
+    from smartollama.env import Environment
+
+    write_config(single_fleet)
+    host = single_fleet.hosts["ollama"]  # type: ignore[attr-defined]
+    start = time.time()
+
+    def route_at(t: float) -> None:
+        env = Environment(state_dir=str(tmp_path / "elsewhere"), clock=lambda: t,
+                          stdout=io.StringIO(), stderr=io.StringIO())
+        request = build_request("llama3:8b", env, mode=None, urgency=None, task=None,
+                                min_quality=None, policy=None, backend_id=None, num_ctx=None)
+        assert api.route(request, env).action == "run"
+
+    route_at(start)
+    route_at(start + 599)           # within the 600 s TTLs: nothing asked
+    assert len(host.requests_to("/api/tags")) == 1
+    route_at(start + 601)           # past them, by this clock
+    assert len(host.requests_to("/api/tags")) == 2
+    assert not state_dir().exists()     # the environment's state dir, not SOLLAMA_STATE_DIR's

@@ -53,7 +53,7 @@ class Environment:
         if self._config is None:
             from smartollama.config import load_config
 
-            self._config = load_config()
+            self._config = load_config(state_dir=self.state_dir)   # its validated copy kept there
         return self._config
 
     @property
