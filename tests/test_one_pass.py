@@ -332,3 +332,42 @@ def test_the_environment_s_clock_drives_the_caches(single_fleet: object, tmp_pat
     route_at(start + 601)           # past them, by this clock
     assert len(host.requests_to("/api/tags")) == 2
     assert not state_dir().exists()     # the environment's state dir, not SOLLAMA_STATE_DIR's
+
+
+HOLD_UNTIL_STDIN_CLOSES = """
+import sys
+from smartollama.state import StateStore
+store = StateStore(sys.argv[1])
+with store.update() as st:
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_writer_waits_for_the_lock_rather_than_drop_its_decision(single_fleet: object) -> None:
+    import sys
+
+    text = single_fleet.config_toml(cache={**LONG_TTLS, "lock_timeout_s": 0.2})  # type: ignore[attr-defined]
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text(text)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_UNTIL_STDIN_CLOSES, str(state_dir())],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    run = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        run = subprocess.Popen([SOLLAMA, "run", "llama3:8b", "hi"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert run.stdout is not None
+        answer = ""
+        while not answer.endswith("\n\n"):      # the answer is out; the final write waits
+            chunk = run.stdout.read(1)
+            assert chunk, "sollama ended before its answer was complete"
+            answer += chunk
+        assert run.poll() is None
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()                    # the lock is released
+        holder.wait(timeout=30)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "not saved" not in err and "locked" not in err
+    assert len(history_ids()) == 1
