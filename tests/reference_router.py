@@ -19,6 +19,7 @@ from smartollama import names
 from smartollama.config import Backend, Config
 from smartollama.fleet import GB, FleetSnapshot, Request
 from smartollama.routing import catalog, estimate
+from smartollama.routing.fit import REMOTE_TOKENS_PER_S
 
 TOKENS = 256
 
@@ -55,6 +56,7 @@ class Reference:
         self.urg = cfg.urgency[req.urgency]
         self.scorer = catalog.Scorer(cfg)
         self.up = [b for b in cfg.backends if snap.backends[b.id].reachable]
+        self.key = "auto" if req.model.strip().lower() == "auto" else names.parse(req.model).full.lower()
 
     # -- model_routing -----------------------------------------------------------------
 
@@ -100,6 +102,13 @@ class Reference:
         if pats and not any(names.matches(m, p) for p in pats):
             return None
         info = st.models[m]
+        if info.capabilities is not None and any(n not in info.capabilities
+                                                 for n in self.needs(m)):
+            return None
+        if self.cloud(m):
+            if m != self.key and self.cfg.routing.cloud == "never":
+                return None
+            return self.remote(m, b, info)
         ctx = estimate.context_length(self.req.num_ctx, self.cfg.num_ctx, info)
         merged: dict[tuple[str, int], tuple[int, int]] = {}
         for u in self.up:
@@ -173,6 +182,31 @@ class Reference:
             c.violations.append("speed")
         return c
 
+    def needs(self, m: str) -> tuple[str, ...]:
+        """The request's capabilities; a stand-in also does what the named model does."""
+        if m == self.key:
+            return self.req.needs
+        named = self.info(self.key) if self.key != "auto" else None
+        embeds = named is not None and "embedding" in (named.capabilities or ())
+        return (*self.req.needs, "embedding" if embeds else "completion")
+
+    def cloud(self, m: str) -> bool:
+        i = self.info(m)
+        return i is not None and (i.remote_host is not None or m.endswith("-cloud"))
+
+    def last(self, m: str) -> bool:
+        """A cloud model that [routing] cloud = "fallback" tries after every local one."""
+        return self.cfg.routing.cloud == "fallback" and self.cloud(m)
+
+    def remote(self, m: str, b: Backend, info: object) -> Cand:
+        """A cloud model: no memory here, no violations here."""
+        params = catalog.params_of(m, names.parse_parameter_size(getattr(info, "parameter_size")))
+        r = self.route(m)
+        q, tier = self.quality(m)
+        return Cand(m, b.id, [x.id for x in self.cfg.backends].index(b.id), True,
+                    REMOTE_TOKENS_PER_S, estimate.default_ttft_s(params), 0.0,
+                    r is not None and r.prefer_backend == b.id, q, tier)
+
     @staticmethod
     def count(c: Cand) -> int:
         """How many violations: each mode limit broken is one."""
@@ -192,7 +226,7 @@ class Reference:
         return (not c.preferred, not c.whole, round(cost), pref, c.order, c.model)
 
     def sub_order(self, c: Cand, mode: str) -> tuple[object, ...]:
-        return (c.tier, -c.quality, round(c.wait), self.rank(c, mode))
+        return (self.last(c.model), c.tier, -c.quality, round(c.wait), self.rank(c, mode))
 
     def cands(self, m: str, pin: str | None, mode: str) -> list[Cand]:
         out = [self.candidate(m, b, mode) for b in self.allowed(m, pin)]
@@ -216,8 +250,7 @@ class Reference:
 
     def expect(self) -> Expected:
         req = self.req
-        key = "auto" if req.model.strip().lower() == "auto" else names.parse(req.model).full.lower()
-        return self.decide(key, req.mode, req.backend,
+        return self.decide(self.key, req.mode, req.backend,
                            req.policy or self.cfg.routing.model_mode_conflict)
 
     def decide(self, key: str, mode: str, pin: str | None, policy: str) -> Expected:
@@ -268,7 +301,7 @@ class Reference:
             return Expected("error", error="auto_none")
         clean = [c for c in cs if not c.violations]
         if clean:
-            best = min(clean, key=lambda c: (-c.quality, self.rank(c, mode)))
+            best = min(clean, key=lambda c: (self.last(c.model), -c.quality, self.rank(c, mode)))
             return self.run(best, "override" if best.mode_broken else "run")
         if policy == "prefer_model":
             best = min(cs, key=lambda c: (self.count(c), -c.quality, self.rank(c, mode)))

@@ -42,7 +42,16 @@ UNIVERSE: dict[str, float] = {
     "llama3:70b": 39.97, "llama3:8b": 4.66, "mistral:7b": 4.11, "mixtral:8x7b": 26.4,
     "qwen2.5:32b": 19.9, "qwen2.5-coder:7b": 4.68, "qwen2.5:1.5b": 0.99, "qwen2.5:0.5b": 0.40,
     "llama3.2:3b": 2.02, "tinyllama:1b": 0.64, "phi3:3.8b": 2.2, "deepseek-r1:8b": 4.9,
+    "nomic-embed-text:latest": 0.27, "gpt-oss:120b-cloud": 0.000384,
 }
+#: what a current Ollama lists in `capabilities` (an older one lists nothing: None)
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "deepseek-r1:8b": ("completion", "thinking"), "qwen2.5:32b": ("completion", "tools"),
+    "qwen2.5-coder:7b": ("completion", "tools", "insert"),
+    "nomic-embed-text:latest": ("embedding",),
+    "gpt-oss:120b-cloud": ("completion", "tools", "thinking"),
+}
+CLOUD_HOST = "https://ollama.com:443"
 LLAMA_INFO = {"block_count": 32, "embedding_length": 4096, "head_count": 32,
               "head_count_kv": 8, "context_length": 8192}
 HARDWARE = ["nvidia", "amd", "igpu", "npu", "cpu", "auto"]
@@ -71,6 +80,7 @@ def build_config(n: int, rng: random.Random, model: str, holder: int) -> Config:
         f"allow_model_substitution = {'true' if rng.random() < 0.9 else 'false'}\n",
         f'substitution_quality_threshold = "{pick(["high", "medium", "medium", "low", "ultra"])}"\n',
         f'unknown_telemetry = "{pick(["allow", "deny"])}"\n',
+        f'cloud = "{pick(["never", "never", "fallback", "allow"])}"\n',
         TIERS,
     ]
     names_ = list(UNIVERSE)
@@ -115,9 +125,8 @@ def build_snapshot(config: Config, rng: random.Random, model: str, holder: int) 
     backends: dict[str, BackendState] = {}
     for b in config.backends:
         present = rng.sample(list(UNIVERSE), rng.randint(1, len(UNIVERSE)))
-        models = {m: ModelInfo(name=m, size_bytes=int(UNIVERSE[m] * GB),
-                               **(LLAMA_INFO if rng.random() < 0.5 else {}))  # type: ignore[arg-type]
-                  for m in present}
+        current = rng.random() < 0.8      # this host lists capabilities
+        models = {m: model_info(m, rng, current) for m in present}
         loaded = {}
         for m in rng.sample(present, min(len(present), rng.randint(0, 2))):
             size = int((UNIVERSE[m] + rng.uniform(0.1, 2.0)) * GB)
@@ -142,11 +151,22 @@ def build_snapshot(config: Config, rng: random.Random, model: str, holder: int) 
     held = backends[config.backends[holder].id]
     held.reachable = True
     if model != "auto" and model not in held.models:
-        held.models[model] = ModelInfo(name=model, size_bytes=int(UNIVERSE[model] * GB))
+        held.models[model] = model_info(model, rng, rng.random() < 0.8, llama=False)
     if model != "auto" and rng.random() < 0.5:
         size = int((UNIVERSE[model] + 1.0) * GB)
         held.loaded[model] = LoadedModel(model, size, size)
     return FleetSnapshot(time=1_795_000_000.0 + rng.randint(0, 10**6), backends=backends)
+
+
+def model_info(m: str, rng: random.Random, current: bool, llama: bool | None = None) -> ModelInfo:
+    """A host's entry for `m`: capabilities when the host is `current`, remote_host for a
+    cloud model, the llama model_info half the time (``llama``: decided by the caller)."""
+    if llama is None:
+        llama = rng.random() < 0.5
+    return ModelInfo(name=m, size_bytes=int(UNIVERSE[m] * GB),
+                     capabilities=CAPABILITIES.get(m, ("completion",)) if current else None,
+                     remote_host=CLOUD_HOST if m.endswith("-cloud") else None,
+                     **(LLAMA_INFO if llama else {}))  # type: ignore[arg-type]
 
 
 def build_case(seed: int) -> tuple[Config, FleetSnapshot, Request]:
@@ -168,7 +188,8 @@ def build_case(seed: int) -> tuple[Config, FleetSnapshot, Request]:
         policy=rng.choice([None, *POLICIES]),
         backend=rng.choice([None, None, None, pin]),
         num_ctx=rng.choice([None, 2048, 4096, 16384]),
-        can_ask=rng.random() < 0.5, nonce=f"{rng.getrandbits(48):012x}")
+        can_ask=rng.random() < 0.5, nonce=f"{rng.getrandbits(48):012x}",
+        needs=rng.choice([("thinking",), ("tools",)]) if rng.random() < 0.08 else ())
     return config, snap, req
 
 

@@ -50,6 +50,9 @@ class Routing(_Strict):
     allow_model_substitution: bool = True
     substitution_quality_threshold: str = "medium"
     unknown_telemetry: Literal["allow", "deny"] = "allow"
+    #: cloud models (prompts leave the machine): "never" (only when named),
+    #: "fallback" (also after every local choice), "allow" (like any model)
+    cloud: Literal["never", "fallback", "allow"] = "never"
 
 
 class TelemetryConfig(_Strict):

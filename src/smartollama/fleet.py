@@ -29,6 +29,10 @@ class ModelInfo:
     key_length: int | None = None
     value_length: int | None = None
     context_length: int | None = None
+    #: what the host says the model can do ("completion", "tools", "thinking", "vision",
+    #: "insert", "embedding"); None: the host did not say (an older Ollama)
+    capabilities: tuple[str, ...] | None = None
+    remote_host: str | None = None      # a cloud model: where its prompts go ("https://ollama.com:443")
 
 
 @record(frozen=True, kw_only=False)
@@ -88,3 +92,6 @@ class Request:
     can_ask: bool = False           # a terminal is there to ask on (policy "ask")
     nonce: str = ""                 # 12 hex digits: the verdict id's randomness (else a hash)
     answer_tokens: int | None = None    # expected answer length (ranking's cost); None: 256
+    #: capabilities the request needs ("thinking" for --think, "vision" for an image,
+    #: "tools", "embedding"): a model without one of them is not a candidate
+    needs: tuple[str, ...] = ()

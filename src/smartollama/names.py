@@ -77,9 +77,29 @@ class NameError_(ValueError):
 _VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
 
+def _source(raw: str) -> str:
+    """Ollama's source suffix (internal/modelref): `model:tag:cloud` is the cloud
+    model `model:tag-cloud`, `model:cloud` stays; `:local` is dropped."""
+    head, sep, last = raw.rpartition(":")
+    if not sep or "/" in last or last.lower() not in ("cloud", "local"):
+        return raw
+    slash, colon = head.rfind("/"), head.rfind(":")
+    if head.rpartition(":")[2].lower() in ("cloud", "local") and colon > slash:
+        raise NameError_(f"use either :local or :cloud, not both, in {raw!r}")
+    if last.lower() == "local":
+        return head
+    return head + "-cloud" if colon > slash else raw
+
+
+def is_cloud(name: str) -> bool:
+    """A cloud model's name: a tag `cloud` or ending in `-cloud` (`gpt-oss:120b-cloud`)."""
+    tag = canonical(name).rpartition(":")[2].lower()
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
 def parse(name: str) -> ModelName:
     """Parse `[registry/][namespace/]model[:tag]` the way Ollama does."""
-    s = name.strip()
+    s = _source(name.strip())
     if not s:
         raise NameError_("empty model name")
     # a tag is after the last ':' that follows the last '/'; a ':' before a '/'

@@ -246,6 +246,8 @@ class OllamaClient:
             data = json.loads(text)
             if isinstance(data, dict) and data.get("error"):
                 message = str(data["error"])
+                if data.get("signin_url"):      # a cloud model, this host not signed in
+                    message += f"; sign in at {data['signin_url']}"
         except ValueError:
             pass
         message = message or f"HTTP {status}"

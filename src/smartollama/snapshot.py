@@ -223,7 +223,21 @@ def model_info_from_tags(m: dict[str, Any]) -> ModelInfo:
         parameter_size=d.get("parameter_size") or None,
         quantization=d.get("quantization_level") or None,
         family=d.get("family") or None,
+        context_length=_int(d.get("context_length")),
+        capabilities=_capabilities(m.get("capabilities")),
+        remote_host=str(m["remote_host"]) if m.get("remote_host") else None,
     )
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def _capabilities(v: Any) -> tuple[str, ...] | None:
+    """`capabilities` as the host lists them; None when absent (an older Ollama)."""
+    if not isinstance(v, list):
+        return None
+    return tuple(str(c) for c in v if isinstance(c, str))
 
 
 def loaded_from_ps(m: dict[str, Any]) -> LoadedModel:
@@ -257,6 +271,11 @@ def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
     for k in ("parameter_size", "quantization_level", "family"):
         if d.get(k):
             out[k] = d[k]
+    caps = _capabilities(show.get("capabilities"))
+    if caps is not None:
+        out["capabilities"] = list(caps)
+    if show.get("remote_host"):
+        out["remote_host"] = str(show["remote_host"])
     return out
 
 
@@ -276,7 +295,10 @@ def with_show(info: ModelInfo, show: dict[str, Any]) -> ModelInfo:
         head_count_kv=show.get("head_count_kv"),
         key_length=show.get("key_length"),
         value_length=show.get("value_length"),
-        context_length=show.get("context_length"),
+        context_length=show.get("context_length") or info.context_length,
+        capabilities=info.capabilities if info.capabilities is not None
+        else _capabilities(show.get("capabilities")),
+        remote_host=info.remote_host or show.get("remote_host"),
     )
 
 

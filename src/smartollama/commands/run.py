@@ -64,7 +64,7 @@ class _RunCommand(click.Command):
 @click.option("--keepalive", metavar="DURATION", help="Duration to keep a model loaded (e.g. 5m).")
 @click.option("--verbose", is_flag=True, help="Show timings for response.")
 @click.option("--nowordwrap", is_flag=True, help="Don't wrap words to the next line automatically.")
-@click.option("--think", default=None, metavar="[=true|false|high|medium|low]",
+@click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
               help="Enable thinking (`--think`), or set it (`--think=false`, `--think=high`).")
 @click.option("--hidethinking", is_flag=True, help="Hide thinking output (if provided).")
 @click.option("--insecure", is_flag=True, help="Use an insecure registry (passed through).")
@@ -91,7 +91,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     text = " ".join(words)
     _check_text(text)
     interactive = stdin_tty and not words
-    request = build_request(model, env, **_routing(routing))
+    request = build_request(model, env, needs=_needs(think), **_routing(routing))
     verdict = _route(request, env, prompt=text, will_run=True)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
         report(verdict, env)
@@ -183,7 +183,7 @@ def _routing(routing: dict[str, Any]) -> dict[str, Any]:
 def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
                   task: str | None, min_quality: float | None, policy: str | None,
                   backend_id: str | None, num_ctx: int | None,
-                  interactive: bool = True) -> Request:
+                  interactive: bool = True, needs: tuple[str, ...] = ()) -> Request:
     """The request as the router sees it; ``interactive``: a person may be asked
     (policy `ask`) when both stdin and stderr are a terminal."""
     from smartollama.api import nonce
@@ -195,8 +195,22 @@ def build_request(model: str, env: Environment, *, mode: str | None, urgency: st
         urgency=urgency or "interactive",
         task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
         num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
-        nonce=nonce(),
+        nonce=nonce(), needs=needs,
     )
+
+
+#: `ollama run --think`'s values (cmd/cmd.go)
+THINK_VALUES = ("true", "false", "high", "medium", "low", "max")
+
+
+def _needs(think: str | None) -> tuple[str, ...]:
+    """The capabilities the run needs: thinking, unless `--think=false` (or no --think)."""
+    if think is None:
+        return ()
+    if think not in THINK_VALUES:
+        raise click.BadParameter(f"invalid value for --think: {think!r} (must be true, false, "
+                                 "high, medium, low, or max)", param_hint="'--think'")
+    return () if think == "false" else ("thinking",)
 
 
 def _route(request: Request, env: Environment, *, prompt: str | None,

@@ -42,7 +42,11 @@ def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
 
 
 def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:
-    """The mode, wait and speed violations of a candidate (quality: see `quality_violations`)."""
+    """The mode, wait and speed violations of a candidate (quality: see `quality_violations`).
+
+    A cloud model has none: its compute is not this machine's."""
+    if c.remote:
+        return []
     out = [] if ctx.rules.ignores_mode(c.key) else list(ctx.mode_violations(c.backend, mode))
     urg = ctx.urgency
     if urg.max_wait_s is not None and c.wait_s > urg.max_wait_s:

@@ -51,6 +51,7 @@ class Context:
                 id=b.id, reachable=False, error="no state for this backend")
             for b in self.backends}
         self.reachable = [b for b in self.backends if self.states[b.id].reachable]
+        self.requested = model_key(request.model)
         self.urgency: UrgencyLimits = _validate(request, config, self)
         self.rules = rules.Rules(config)
         self.scorer = catalog.Scorer(config)
@@ -74,6 +75,25 @@ class Context:
             self._info[key] = next((self.states[b.id].models[key] for b in self.reachable
                                     if key in self.states[b.id].models), None)
         return self._info[key]
+
+    def needs(self, key: str) -> tuple[str, ...]:
+        """The capabilities `key` must list to answer this request: the request's own,
+        and for a stand-in (`auto`, a substitute) what the named model does, generate
+        or embed (an embedding model never stands in for a chat model, nor the reverse)."""
+        if key == self.requested:
+            return self.req.needs
+        named = self.info(self.requested) if self.requested != vocab.AUTO else None
+        embeds = "embedding" in self.req.needs or bool(
+            named and named.capabilities and "embedding" in named.capabilities)
+        kind = "embedding" if embeds else "completion"
+        return self.req.needs if kind in self.req.needs else (*self.req.needs, kind)
+
+    def cloud_last(self, key: str) -> bool:
+        """A cloud model that `[routing] cloud = "fallback"` puts after every local choice."""
+        if self.cfg.routing.cloud != "fallback":
+            return False
+        mi = self.info(key)
+        return mi is not None and fit.is_remote(key, mi)
 
     def present(self, key: str) -> bool:
         return self.info(key) is not None
@@ -179,12 +199,16 @@ class Context:
         ignore = self.rules.ignores_mode(key)
         out = []
         for b in self.rules.allowed(key, pin, self.backends, self.by_id):
-            if not ignore and self.mode_violations(b.id, mode):
+            if not ignore and self.mode_violations(b.id, mode) and not self._remote(key, b):
                 continue
             f = self.fit(key, b)
             if isinstance(f, Candidate) and not self.violations(f, mode):
                 out.append(f)
         return out
+
+    def _remote(self, key: str, b: Backend) -> bool:
+        info = self.states[b.id].models.get(key)
+        return info is not None and fit.is_remote(key, info)
 
     def violations(self, c: Candidate, mode: str) -> list[Violation]:
         """The soft constraints `c` breaks in `mode`."""

@@ -4,7 +4,11 @@
 the backend admits the model (`supported_models` + `model_patterns`; both
 empty, or `*`: everything); the model is on the host (a model too large for
 the backend is `too_large` whether pulled there or not: pulling it would not
-help); it fits. *Fits* is one of three placements, tried in this order:
+help); the host lists the capabilities the request needs (`Context.needs`; a
+host that lists none admits it); a cloud model (`remote_host`, or a `-cloud`
+tag) is one the user named or `[routing] cloud` allows, and takes no local
+memory (placement `remote`); it fits. *Fits* is one of three placements,
+tried in this order:
 
 * `loaded`: loaded now at the context length the request needs;
 * `whole`: the memory need (`estimate.memory_need`) within what the device
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from smartollama import names
 from smartollama.config import Backend
-from smartollama.fleet import GB, BackendState, LoadedModel
+from smartollama.fleet import GB, BackendState, LoadedModel, ModelInfo
 from smartollama.routing import catalog, estimate
 from smartollama.routing.records import Candidate, Code, Eviction, FitKind, Rejection
 from smartollama.routing.rules import matches
@@ -42,6 +46,8 @@ MIN_OFFLOAD_DEVICE_GB = 0.5
 MIN_OFFLOAD_SHARE = 0.05
 #: tokens assumed per answer (a queued request's, and the cost of this one)
 TOKENS_PER_ANSWER = 256
+#: a cloud model's assumed speed (tokens/s): not this machine's to measure or limit
+REMOTE_TOKENS_PER_S = 50.0
 
 
 def capacity(b: Backend, st: BackendState) -> float | None:
@@ -85,6 +91,14 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
         if cap is not None and size > cap and (most is None or size > most):
             return Rejection(key, b.id, "too_large", need_gb=size, limit_gb=cap, offload_gb=most)
         return Rejection(key, b.id, "not_pulled")
+    missing = next((n for n in ctx.needs(key) if info.capabilities is not None
+                    and n not in info.capabilities), None)
+    if missing is not None:
+        return Rejection(key, b.id, "lacks_capability", detail=missing)
+    if is_remote(key, info):
+        if key != ctx.requested and ctx.cfg.routing.cloud == "never":
+            return Rejection(key, b.id, "cloud_off", detail=info.remote_host)
+        return _remote(ctx, key, b, info, num_ctx)
     observed = estimate.observed_size(key, num_ctx, st, ctx.observed_anywhere())
     need = ctx.memory_need(key, num_ctx, info, observed)
     placed = _place(ctx, b, st, key, need.memory_gb, cap, estimate.loaded_here(key, num_ctx, st),
@@ -118,6 +132,22 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
                      need=need, fit=how, gpu_share=round(share, 3), usable_gb=usable, tps=tps,
                      tps_basis=tps_basis, load_s=load_s, queue_s=queue, ttft_s=ttft,
                      wait_basis=basis, evicts=evicts, quality=quality, tier=tier,
+                     preferred=ctx.rules.preferred(key, b.id))
+
+
+def is_remote(key: str, info: ModelInfo) -> bool:
+    """A cloud model: the host lists a `remote_host`, or the name says so."""
+    return info.remote_host is not None or names.is_cloud(key)
+
+
+def _remote(ctx: Context, key: str, b: Backend, info: ModelInfo, num_ctx: int) -> Candidate:
+    """A cloud model: no local memory, no load, no local queue; the speed is the catalog's."""
+    params = catalog.params_of(key, names.parse_parameter_size(info.parameter_size))
+    return Candidate(key=key, model=info.name or key, backend=b.id, order=ctx.order[b.id],
+                     need=estimate.MemoryNeed(0.0, "remote", num_ctx), fit="remote",
+                     gpu_share=1.0, usable_gb=None, tps=REMOTE_TOKENS_PER_S, tps_basis="default",
+                     load_s=0.0, queue_s=0.0, ttft_s=estimate.default_ttft_s(params),
+                     wait_basis="default", quality=ctx.quality(key), tier=ctx.tier(key),
                      preferred=ctx.rules.preferred(key, b.id))
 
 

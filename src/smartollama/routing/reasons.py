@@ -44,6 +44,11 @@ def rejection(r: Rejection) -> str:
         return f"not admitted by {r.backend}'s supported_models/model_patterns"
     if r.code == "not_pulled":
         return f"not pulled on {r.backend}"
+    if r.code == "lacks_capability":
+        return f"{r.key} does not support {r.detail} ({r.backend}'s capabilities)"
+    if r.code == "cloud_off":
+        return f"a cloud model ({r.detail or 'remote'}): [routing] cloud = \"never\" " \
+               "runs one only when named"
     if r.code == "too_large":
         limit = f", limit {number(r.limit_gb)} GB" if r.limit_gb is not None else ""
         off = "" if r.offload_gb in (None, float("inf")) else \
@@ -59,6 +64,8 @@ def rejection(r: Rejection) -> str:
 def fit_text(c: Candidate) -> str:
     """"fits (5.6 of 8 GB)", "fits with offload (24 of 41.9 GB on GPU, ...)"."""
     n = c.need.memory_gb
+    if c.remote:
+        return "runs in the cloud (no local memory)"
     if c.fit == "loaded" and c.whole:
         return f"loaded ({gb(n)} GB)"
     if not c.whole:
@@ -220,10 +227,19 @@ def warnings(ctx: Context, out: Outcome) -> list[str]:
         w.append("policy ask needs a terminal to ask on; acting as prefer_mode")
     if c is None:
         return w
+    if c.remote:
+        w.append(leaves_machine(ctx, c))
     if out.substituted and q.key != AUTO:
         w.append(f"Using {c.model} instead of {q.key} (quality {c.quality:.2f} vs "
                  f"{ctx.quality(q.key):.2f} for {ctx.req.task})")
     return w + _violation_warnings(ctx, out, c)
+
+
+def leaves_machine(ctx: Context, c: Candidate) -> str:
+    """The plain warning of a cloud model: the prompt goes to another machine."""
+    info = ctx.states[c.backend].models.get(c.key)
+    where = info.remote_host if info is not None and info.remote_host else "a cloud service"
+    return f"{c.model} is a cloud model: the prompt leaves this machine for {where}"
 
 
 def _violation_warnings(ctx: Context, out: Outcome, c: Candidate) -> list[str]:

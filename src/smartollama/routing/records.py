@@ -27,15 +27,18 @@ REJECTIONS: tuple[str, ...] = (
     "not_admitted",       # supported_models / model_patterns leave it out
     "too_large",          # larger than the device (and what offload allows)
     "not_pulled",         # not on the host
+    "lacks_capability",   # the host says it cannot (thinking, tools, vision, embedding, ...)
+    "cloud_off",          # a cloud model the user did not name, with [routing] cloud = "never"
     "no_room",            # fits the device, not the memory free now (idle models unloaded)
     "offload_too_small",  # would be offloaded, but too little device memory is free
 )
 Code = Literal["unreachable", "not_pinned", "forced_elsewhere", "not_admitted", "too_large",
-               "not_pulled", "no_room", "offload_too_small"]
+               "not_pulled", "lacks_capability", "cloud_off", "no_room", "offload_too_small"]
 #: soft-constraint kinds (DESIGN.md "Soft constraints")
 Kind = Literal["mode", "wait", "speed", "quality"]
-#: how a candidate fits: loaded now, whole on the device, or partly in system RAM
-FitKind = Literal["loaded", "whole", "offload"]
+#: how a candidate fits: loaded now, whole on the device, partly in system RAM, or
+#: not here at all (a cloud model: the host passes the prompt on to its remote host)
+FitKind = Literal["loaded", "whole", "offload", "remote"]
 
 
 @record(frozen=True, kw_only=False)
@@ -49,7 +52,8 @@ class Rejection:
     limit_gb: float | None = None       # device capacity
     offload_gb: float | None = None     # the most a partly offloaded model may take
     free_gb: float | None = None        # device memory usable now
-    detail: str | None = None           # the host's error; the pinned or forced backend
+    detail: str | None = None           # the host's error; the pinned or forced backend;
+                                        # the capability lacking
 
 
 @record(frozen=True, kw_only=False)
@@ -87,6 +91,10 @@ class Candidate:
     @property
     def loaded(self) -> bool:
         return self.fit == "loaded"
+
+    @property
+    def remote(self) -> bool:
+        return self.fit == "remote"
 
     @property
     def whole(self) -> bool:

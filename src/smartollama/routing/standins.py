@@ -35,7 +35,7 @@ def equivalents(ctx: Context, key: str, *, threshold: bool = True) -> list[str]:
     pool: Iterable[str] = ctx.scorer.listed_models() if ctx.scorer.listed(key) else ctx.pool()
     out = [m for m in pool if m != key and ctx.present(m) and ctx.tier(m) >= tier
            and fine(ctx, m, threshold)]
-    return sorted(out, key=lambda m: (ctx.tier(m), -ctx.quality(m), m))
+    return sorted(out, key=lambda m: (ctx.cloud_last(m), ctx.tier(m), -ctx.quality(m), m))
 
 
 def auto_models(ctx: Context, pin: str | None) -> list[str]:
@@ -43,7 +43,7 @@ def auto_models(ctx: Context, pin: str | None) -> list[str]:
     (`gather` leaves out those below the quality constraint as it goes)."""
     hosts = [ctx.by_id[pin]] if pin is not None else ctx.reachable
     keys = {m for b in hosts for m in ctx.states[b.id].models}
-    return sorted(keys, key=lambda m: (-ctx.quality(m), m))
+    return sorted(keys, key=lambda m: (ctx.cloud_last(m), -ctx.quality(m), m))
 
 
 def fine(ctx: Context, key: str, threshold: bool = True) -> bool:
@@ -77,8 +77,8 @@ def gather(ctx: Context, models: list[str], pin: str | None, mode: str,
 
 
 def substitute_level(ctx: Context) -> Callable[[str], object]:
-    return lambda m: (ctx.tier(m), ctx.quality(m))
+    return lambda m: (ctx.cloud_last(m), ctx.tier(m), ctx.quality(m))
 
 
 def auto_level(ctx: Context) -> Callable[[str], object]:
-    return ctx.quality
+    return lambda m: (ctx.cloud_last(m), ctx.quality(m))

@@ -50,7 +50,8 @@ def run(ctx: Context, q: Query, options: list[Candidate], step: str, *,
     does break the mode (said in the reason, not warned about).
     """
     best = options[0]
-    ignored = bool(ctx.rules.ignores_mode(best.key) and ctx.mode_violations(best.backend, q.mode))
+    ignored = bool(ctx.rules.ignores_mode(best.key) and not best.remote
+                   and ctx.mode_violations(best.backend, q.mode))
     action: Action = "substitute" if substituted else "override" if ignored else "run"
     return Outcome(action, q, q.policy, step, chosen=best, options=options,
                    mode_ignored=ignored, mode_overridden=ignored, substituted=substituted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from smartollama import names
 from smartollama.config import Config
 from smartollama.errors import BackendError, OutputError, SollamaError, UnreachableError
 from smartollama.run.learn import begin, energy, finish
@@ -74,6 +75,9 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
     if isinstance(last_error, UnreachableError) and len(outcome.attempts) == len(choices):
         raise UnreachableError(
             f"every choice failed; last: {last_error.message}", host=last_error.host)
+    if last_error is not None and _cloud_refused(last_error, choices[-1]):
+        raise SollamaError(f"{choices[-1].model} is a cloud model and {choices[-1].backend} "
+                           f"could not use the cloud: {last_error.message}")
     raise SollamaError(f"{verdict.model_used}: every backend failed; last: "
                        f"{last_error.message if last_error else 'none'}")
 
@@ -84,7 +88,7 @@ def _give_up_unless_worth_a_fallback(e: SollamaError, verdict: Verdict, choice: 
     """Record the run and raise (exit 1) when no other host should be tried: the
     request itself was refused, or the answer had started (never printed twice)."""
     assert verdict.outcome is not None
-    if not _worth_a_fallback(e):
+    if not _worth_a_fallback(e, choice):
         # a bad option, an unsupported feature: another host would refuse it too
         message = f"{choice.backend} ({e.message})"
     elif answer.printed:
@@ -119,12 +123,24 @@ def _answered(verdict: Verdict, choice: Choice, answer: RunOutcome) -> None:
             verdict.action = "substitute"
 
 
-def _worth_a_fallback(e: SollamaError) -> bool:
-    """Host trouble (down, out of memory, 5xx, model gone) is; a refused request is not."""
+#: what the cloud answers for a cloud model this host cannot use now: not signed in,
+#: cloud disabled, rate limited (another choice may still answer)
+CLOUD_REFUSALS = (401, 403, 429)
+
+
+def _worth_a_fallback(e: SollamaError, choice: Choice) -> bool:
+    """Host trouble (down, out of memory, 5xx, model gone) is, and a cloud model's
+    refusal; a refused request is not."""
     if isinstance(e, UnreachableError):
         return True
     status = getattr(e, "status", None)
+    if _cloud_refused(e, choice):
+        return True
     return status is None or status >= 500 or status == 404
+
+
+def _cloud_refused(e: SollamaError, choice: Choice) -> bool:
+    return getattr(e, "status", None) in CLOUD_REFUSALS and names.is_cloud(choice.model)
 
 
 def _fill_outcome(outcome: Outcome, answer: RunOutcome) -> None:

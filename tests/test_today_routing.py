@@ -1,0 +1,95 @@
+"""sollama on today's Ollama (the `today` fleet): capabilities as hard constraints,
+cloud models kept on the machine unless named or allowed, through the installed `sollama`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import run_sollama, start_fleet
+
+
+@pytest.fixture
+def today(tmp_path: Path) -> Iterator[Any]:
+    yield from start_fleet("today", tmp_path, time_scale=0.0)
+
+
+def verdict_of(args: list[str]) -> tuple[dict[str, Any], str]:
+    r = run_sollama(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    text = r.stdout if args[0] == "route" else r.stderr.strip().splitlines()[-1]
+    return json.loads(text), r.stderr
+
+
+def capabilities(fleet: Any, host: str) -> dict[str, list[str]]:
+    tags = httpx.get(fleet.hosts[host].url + "/api/tags").json()["models"]
+    return {m["name"]: m.get("capabilities", []) for m in tags}
+
+
+def set_cloud(fleet: Any, cloud: str) -> None:
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text(
+        fleet.config_toml(routing={"cloud": cloud}))
+
+
+def test_auto_never_picks_a_cloud_model_by_default(today: Any) -> None:
+    v, _ = verdict_of(["route", "auto"])
+    assert not v["model_used"].endswith("-cloud"), v["reason"]
+    assert "embedding" not in capabilities(today, v["backend_used"])[v["model_used"]]
+    set_cloud(today, "fallback")          # a local choice there is: still local
+    v, _ = verdict_of(["route", "auto"])
+    assert not v["model_used"].endswith("-cloud"), v["reason"]
+
+
+def test_auto_may_pick_a_cloud_model_when_allowed_and_says_so(today: Any) -> None:
+    set_cloud(today, "allow")
+    v, _ = verdict_of(["route", "auto"])
+    assert v["model_used"] == "gpt-oss:120b-cloud", v["reason"]
+    assert any("the prompt leaves this machine for https://ollama.com:443" in w
+               for w in v["warnings"])
+
+
+def test_a_named_cloud_model_runs_with_a_warning(today: Any) -> None:
+    r = run_sollama("run", "gpt-oss:120b:cloud", "hi")   # Ollama's name:tag:cloud
+    assert r.returncode == 0, r.stderr
+    assert "Hello from gpt-oss:120b-cloud" in r.stdout
+    assert "warning: gpt-oss:120b-cloud is a cloud model: the prompt leaves this machine" \
+        in r.stderr
+
+
+def test_a_cloud_model_the_host_is_not_signed_in_for_is_one_line_with_the_link(
+        today: Any) -> None:
+    today.hosts["ollama-big"].set_cloud("signed_out")
+    r = run_sollama("run", "gpt-oss:120b-cloud", "hi")
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert "gpt-oss:120b-cloud is a cloud model and ollama-big could not use the cloud" in last
+    assert "sign in at https://ollama.com/connect?name=" in last
+
+
+@pytest.mark.parametrize("model", ["llama3:8b", "llama3.1:8b"])
+def test_think_never_substitutes_a_model_without_thinking(today: Any, model: str) -> None:
+    v, err = verdict_of(["run", model, "--think", "hi"])
+    assert v["action"] == "substitute" and v["model_requested"] == model, v["reason"]
+    assert "thinking" in capabilities(today, v["backend_used"])[v["model_used"]]
+    assert not v["model_used"].endswith("-cloud")      # cloud = "never": not a stand-in
+    big = next(e for e in v["fallback_chain"] if e["backend"] == "ollama-big" and not e.get("model"))
+    assert big["code"] == "lacks_capability", big
+    assert "does not support thinking" in big["reason"]
+
+
+def test_think_keeps_a_model_that_thinks(today: Any) -> None:
+    v, _ = verdict_of(["run", "deepseek-r1:8b", "--think=high", "hi"])
+    assert (v["action"], v["model_used"]) == ("run", "deepseek-r1:8b")
+
+
+def test_a_think_value_ollama_does_not_know_is_a_usage_error(today: Any) -> None:
+    r = run_sollama("run", "qwen3:8b", "--think=maybe", "hi")
+    assert r.returncode == 2
+    assert "invalid value for --think: 'maybe' (must be true, false, high, medium, low, or max)" \
+        in r.stderr
