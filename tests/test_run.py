@@ -37,8 +37,8 @@ def test_run_prints_answer_and_verdict(single_fleet: object) -> None:
     assert "llama3:8b" in r.stdout and "hi there" in r.stdout
     assert r.stdout.endswith("\n\n")                   # as `ollama run` ends an answer
     assert r.stderr.startswith("sollama: run: llama3:8b on ollama")
-    # stdin is a pipe (empty here): `ollama run` prepends it even when empty
-    assert generate_bodies(single_fleet, "ollama")[-1]["prompt"] == " hi there"
+    # stdin is a pipe, empty here: `ollama run` prepends only what is there
+    assert generate_bodies(single_fleet, "ollama")[-1]["prompt"] == "hi there"
 
 
 def test_piped_stdin_comes_first_joined_by_one_space(single_fleet: object) -> None:
@@ -62,8 +62,18 @@ def test_options_pass_through(single_fleet: object) -> None:
                     "--nowordwrap", "--insecure", "hi")
     assert r.returncode == 0, r.stderr
     body = generate_bodies(single_fleet, "ollama")[-1]
-    assert body["keep_alive"] == "10m"
+    assert body["keep_alive"] == "10m0s"       # Go's duration, as `ollama run` sends it
     assert body["options"] == {"num_ctx": 8192}
+
+
+def test_keepalive_is_a_go_duration(single_fleet: object) -> None:
+    r = run_sollama("run", "llama3:8b", "--keepalive", "1.5h", "hi")
+    assert r.returncode == 0, r.stderr
+    assert generate_bodies(single_fleet, "ollama")[-1]["keep_alive"] == "1h30m0s"
+    r = run_sollama("run", "llama3:8b", "--keepalive", "1.5", "hi")   # Ollama refuses "1.5"
+    assert r.returncode == 2
+    assert "'--keepalive': time: missing unit in duration \"1.5\"" in r.stderr
+    assert generate_bodies(single_fleet, "ollama")[-1]["keep_alive"] == "1h30m0s"
 
 
 def test_quiet_hides_a_plain_run(single_fleet: object) -> None:
@@ -80,7 +90,7 @@ def test_json_verdict_on_stderr_with_outcome(single_fleet: object) -> None:
     assert verdict["model_used"] == "llama3:8b"
     assert verdict["outcome"]["status"] == "ok"
     assert verdict["outcome"]["eval_tokens"] > 0
-    assert verdict["prompt_chars"] == 3 and "prompt" not in verdict   # " hi": prompts not stored
+    assert verdict["prompt_chars"] == 2 and "prompt" not in verdict   # "hi": prompts not stored
 
 
 def test_unknown_model_names_model_host_and_close_names(single_fleet: object) -> None:
@@ -279,10 +289,10 @@ def test_ps_and_list_across_backends(demo_fleet: object, cmd: list[str]) -> None
 
 
 @pytest.mark.parametrize(("args", "think", "prompt"), [
-    (["--think", "why is the sky blue?"], True, " why is the sky blue?"),
-    (["--think=false", "hi"], False, " hi"),
-    (["--think=high", "hi"], "high", " hi"),
-    (["hi", "--think"], True, " hi"),
+    (["--think", "why is the sky blue?"], True, "why is the sky blue?"),
+    (["--think=false", "hi"], False, "hi"),
+    (["--think=high", "hi"], "high", "hi"),
+    (["hi", "--think"], True, "hi"),
 ])
 def test_think_flag_as_ollama_parses_it(single_fleet: object, args: list[str], think: object,
                                         prompt: str) -> None:
@@ -293,14 +303,17 @@ def test_think_flag_as_ollama_parses_it(single_fleet: object, args: list[str], t
     assert body["prompt"] == prompt
 
 
-def test_a_request_the_host_rejects_is_one_line_not_a_fallback(single_fleet: object) -> None:
+def test_a_model_without_thinking_is_refused_before_the_run(single_fleet: object) -> None:
+    """The host lists its capabilities: --think to a model without thinking is not
+    sent (Ollama would answer 400), and no model without thinking stands in."""
+    before = len(generate_bodies(single_fleet, "ollama"))
     r = run_sollama("run", "qwen2.5:0.5b", "--think", "hi")     # not a thinking model
     no_traceback(r)
     assert r.returncode == 1
-    err = r.stderr.strip().splitlines()[-1]
-    assert err.startswith("sollama: error: ollama (http://127.0.0.1:")
-    assert '"qwen2.5:0.5b" does not support thinking' in err
-    assert "every backend failed" not in err
+    err = r.stderr.strip()
+    assert err == ('sollama: error: "qwen2.5:0.5b" does not support thinking; '
+                   "no equivalent model fits either")
+    assert len(generate_bodies(single_fleet, "ollama")) == before
 
 
 def test_thinking_is_shown_then_the_answer(single_fleet: object) -> None:

@@ -58,6 +58,19 @@ def snapshot_of(verdict: Verdict) -> FleetSnapshot | None:
     return snap
 
 
+def embeds(verdict: Verdict) -> bool:
+    """Is the verdict's model an embedding model (its host lists only `embedding`
+    among generate and embed)? Then it is run through `/api/embed`."""
+    snap = snapshot_of(verdict)
+    return snap is not None and embeds_on(snap, verdict.backend_used, verdict.model_used)
+
+
+def embeds_on(snap: FleetSnapshot, backend: str | None, model: str | None) -> bool:
+    st = snap.backends.get(backend or "")
+    info = st.models.get((model or "").lower()) if st is not None else None
+    return info is not None and info.embeds_only
+
+
 def run(verdict: Verdict, options: RunOptions, env: Environment) -> RunOutcome:
     """Run a runnable verdict on its host, falling back along its choices;
     ``verdict.outcome`` is filled and the verdict recorded."""

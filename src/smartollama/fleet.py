@@ -34,6 +34,12 @@ class ModelInfo:
     capabilities: tuple[str, ...] | None = None
     remote_host: str | None = None      # a cloud model: where its prompts go ("https://ollama.com:443")
 
+    @property
+    def embeds_only(self) -> bool:
+        """An embedding model: it embeds and does not generate (run through /api/embed)."""
+        caps = self.capabilities
+        return caps is not None and "embedding" in caps and "completion" not in caps
+
 
 @record(frozen=True, kw_only=False)
 class LoadedModel:

@@ -108,6 +108,15 @@ class OllamaClient:
     def show(self, model: str) -> dict[str, Any]:
         return self._json("POST", "/api/show", {"model": model}, model=model)
 
+    def embed(self, model: str, text: str, budget: StreamBudget | None = None,
+              **fields: Any) -> dict[str, Any]:
+        """POST /api/embed (one input): `{"embeddings": [[...]], ...}`; the wait
+        for a model to load is the budget's first byte."""
+        b = budget or StreamBudget()
+        timeout = httpx.Timeout(b.first_byte_s, connect=b.connect_s)
+        return self._json("POST", "/api/embed", {"model": model, "input": text, **_clean(fields)},
+                          model=model, timeout=timeout)
+
     # -- streaming -----------------------------------------------------------
 
     def generate(self, model: str, prompt: str, budget: StreamBudget | None = None,
@@ -125,9 +134,13 @@ class OllamaClient:
     # -- internals -----------------------------------------------------------
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None,
-              model: str | None = None) -> dict[str, Any]:
+              model: str | None = None, timeout: httpx.Timeout | None = None
+              ) -> dict[str, Any]:
         try:
-            r = self._http.request(method, path, json=body)
+            if timeout is None:
+                r = self._http.request(method, path, json=body)
+            else:
+                r = self._http.request(method, path, json=body, timeout=timeout)
         except (httpx.TransportError, UnicodeError) as e:   # UnicodeError: a name idna refuses
             raise self._unreachable(e) from None
         if r.status_code >= 400:

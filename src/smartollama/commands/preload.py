@@ -30,6 +30,12 @@ def _self_path() -> str:
     return os.path.abspath(found or argv0)
 
 
+def _check_duration(value: str) -> str:
+    from smartollama.commands.run import check_duration
+
+    return check_duration(value) or value
+
+
 @click.command("preload")
 @click.option("--now", "when", flag_value="now", default=True,
               help="Load the models scheduled for this hour (default).")
@@ -38,6 +44,7 @@ def _self_path() -> str:
 @click.option("--dry-run", is_flag=True,
               help="Say where this hour's models would load, and load nothing.")
 @click.option("--keepalive", default="1h", show_default=True, metavar="DURATION",
+              callback=lambda c, p, v: _check_duration(v),
               help="How long the loaded models stay loaded.")
 def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     """Load models per the time-of-day schedule (`[[preload]]` in the config)."""
@@ -64,6 +71,7 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
         click.echo(f"nothing scheduled for {hour:02d}:00")
         return 0
     from smartollama import snapshot
+    from smartollama.api import embeds_on
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
     from smartollama.fleet import Request
@@ -90,9 +98,12 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
             budget = StreamBudget.of(config.timeouts, v.estimate.wait_s)
             with (OllamaClient.for_backend(b, config.timeouts, host=v.host) if b else
                   OllamaClient(v.host or "")) as c:
-                for _ in c.generate(v.model_used or model, "", budget,
-                                    keep_alive=parse_keepalive(keepalive)):
-                    pass
+                if embeds_on(snap, v.backend_used, v.model_used):   # /api/generate refuses it
+                    c.embed(v.model_used or model, "", budget, keep_alive=parse_keepalive(keepalive))
+                else:
+                    for _ in c.generate(v.model_used or model, "", budget,
+                                        keep_alive=parse_keepalive(keepalive)):
+                        pass
             click.echo(f"{v.model_used}: loaded on {v.backend_used} for {keepalive}")
             if b is not None:
                 # the next model is planned with this host's memory as it is now

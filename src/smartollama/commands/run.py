@@ -61,7 +61,8 @@ class _RunCommand(click.Command):
 @click.argument("model", shell_complete=complete_models)
 @click.argument("prompt", nargs=-1)
 @click.option("--format", "fmt", metavar="FORMAT", help="Response format (e.g. json).")
-@click.option("--keepalive", metavar="DURATION", help="Duration to keep a model loaded (e.g. 5m).")
+@click.option("--keepalive", metavar="DURATION", callback=lambda c, p, v: check_duration(v),
+              help="Duration to keep a model loaded (e.g. 5m).")
 @click.option("--verbose", is_flag=True, help="Show timings for response.")
 @click.option("--nowordwrap", is_flag=True, help="Don't wrap words to the next line automatically.")
 @click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
@@ -70,10 +71,13 @@ class _RunCommand(click.Command):
 @click.option("--insecure", is_flag=True, help="Use an insecure registry (passed through).")
 @click.option("--truncate", is_flag=True, default=None,
               help="Truncate inputs that exceed the context length.")
+@click.option("--dimensions", type=click.IntRange(1), metavar="N",
+              help="Truncate output embeddings to N dimensions (embedding models only).")
 @routing_options
 def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | None,
                 verbose: bool, nowordwrap: bool, think: str | None, hidethinking: bool,
-                insecure: bool, truncate: bool | None, **routing: Any) -> int:
+                insecure: bool, truncate: bool | None, dimensions: int | None,
+                **routing: Any) -> int:
     """Route, then run MODEL with PROMPT (as `ollama run`).
 
     Piped standard input is put before the PROMPT words, joined with one space,
@@ -86,11 +90,11 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     env = Environment()
     words = list(prompt)
     stdin_tty = env.stdin_tty
-    if not stdin_tty:
-        words = [_piped_text(env.stdin), *words]
+    if not stdin_tty and (piped := _piped_text(env.stdin)):
+        words = [piped, *words]      # an empty pipe adds nothing (not even a space)
     text = " ".join(words)
     _check_text(text)
-    interactive = stdin_tty and not words
+    interactive = stdin_tty and env.stdout_tty and not words
     request = build_request(model, env, needs=_needs(think), **_routing(routing))
     verdict = _route(request, env, prompt=text, will_run=True)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
@@ -106,11 +110,12 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
         truncate=truncate, wordwrap=env.stdout_tty and not nowordwrap and stdin_tty,
-        verbose=verbose, spinner=env.stderr_tty,
+        verbose=verbose, spinner=env.stderr_tty, dimensions=dimensions,
+        embed=api.embeds(verdict),
     )
     if request.num_ctx:
         opts.options["num_ctx"] = request.num_ctx
-    if interactive:
+    if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 
         return repl(verdict, opts, env.config, env.store)
@@ -197,6 +202,18 @@ def build_request(model: str, env: Environment, *, mode: str | None, urgency: st
         num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
         nonce=nonce(), needs=needs,
     )
+
+
+def check_duration(value: str | None) -> str | None:
+    """A Go duration, as `ollama run` parses `--keepalive` ("1.5" lacks a unit)."""
+    if value is not None:
+        from smartollama import goduration
+
+        try:
+            goduration.parse(value.strip())
+        except goduration.DurationError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
 
 
 #: `ollama run --think`'s values (cmd/cmd.go)

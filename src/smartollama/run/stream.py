@@ -38,6 +38,8 @@ class RunOptions:
     wordwrap: bool = False
     verbose: bool = False
     spinner: bool = False
+    embed: bool = False            # an embedding model: /api/embed, the vector printed
+    dimensions: int | None = None  # --dimensions (embedding models only)
 
 
 @dataclass
@@ -164,7 +166,12 @@ def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOption
     """Stream one attempt to `out`; `answer.printed` says whether anything was written.
 
     The host's time-outs are `timeouts`' (the first byte scaled to the choice's
-    expected wait); what it sends after its final `done` object is not read."""
+    expected wait); what it sends after its final `done` object is not read.
+    An embedding model's attempt is `embed.embed`."""
+    if opts.embed:
+        from smartollama.run.embed import embed
+
+        return embed(choice, backend, timeouts, opts, answer, out)
     fields: dict[str, Any] = {
         "format": _format(opts.format), "keep_alive": parse_keepalive(opts.keepalive),
         "options": opts.options or None, "think": _think(opts.think), "truncate": opts.truncate,
@@ -261,11 +268,17 @@ def _format(fmt: str | None) -> Any:
 
 
 def parse_keepalive(value: str | None) -> Any:
-    """`--keepalive` as Ollama's keep_alive: a number of seconds, or a duration ("5m")."""
+    """`--keepalive` as `ollama run` sends it: Go's duration parsed and written back
+    ("5m" → "5m0s", a negative one → -1); "1.5" (no unit) is an error, as there."""
     if value is None:
         return None
-    v = value.strip()
-    return int(v) if v.lstrip("-").isdigit() else v
+    from smartollama import goduration
+    from smartollama.errors import SollamaError
+
+    try:
+        return goduration.keep_alive(value)
+    except goduration.DurationError as e:
+        raise SollamaError(f"--keepalive: {e}") from None
 
 
 def _think(value: bool | str | None) -> Any:
