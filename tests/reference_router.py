@@ -109,12 +109,15 @@ class Reference:
             if m != self.key and self.cfg.routing.cloud == "never":
                 return None
             return self.remote(m, b, info)
-        ctx = estimate.context_length(self.req.num_ctx, self.cfg.num_ctx, info)
+        total = st.reading.get("mem_total_gb")
+        ctx = estimate.planned_context(self.req.num_ctx, b.context_length, self.cfg.num_ctx,
+                                       total if total is not None else b.max_model_size_gb,
+                                       b.hardware, info)
         merged: dict[tuple[str, int], tuple[int, int]] = {}
         for u in self.up:
             for k, v in self.snap.backends[u.id].observed.items():
                 merged.setdefault(k, v)
-        need = estimate.memory_need(m, ctx, info=info,
+        need = estimate.memory_need(m, ctx * estimate.kv_slots(b.num_parallel, info), info=info,
                                     observed=estimate.observed_size(m, ctx, st, merged))
         n = need.memory_gb
         cap = b.max_model_size_gb if b.max_model_size_gb is not None else st.reading.get(

@@ -311,7 +311,7 @@ def test_a_model_without_thinking_is_refused_before_the_run(single_fleet: object
     no_traceback(r)
     assert r.returncode == 1
     err = r.stderr.strip()
-    assert err == ('sollama: error: "qwen2.5:0.5b" does not support thinking; '
+    assert err == ("sollama: error: qwen2.5:0.5b does not support thinking; "
                    "no equivalent model fits either")
     assert len(generate_bodies(single_fleet, "ollama")) == before
 

@@ -93,3 +93,50 @@ def test_a_think_value_ollama_does_not_know_is_a_usage_error(today: Any) -> None
     assert r.returncode == 2
     assert "invalid value for --think: 'maybe' (must be true, false, high, medium, low, or max)" \
         in r.stderr
+
+
+@pytest.fixture
+def card24(tmp_path: Path) -> Iterator[Any]:
+    """One 24 GiB card at Ollama's own default context (32768 tokens there)."""
+    from smartollama.sim import Fleet, FleetSpec
+
+    spec = FleetSpec.from_dict({"name": "card24", "time_scale": 0.0, "hosts": [{
+        "name": "ollama-24", "hardware": "nvidia", "vram_gb": 25.8, "load_gb_per_s": 2.0,
+        "tokens_per_s": 60, "models": ["llama3.1:8b", "qwen3:8b"], "metrics_style": "none",
+        "readings": {"fan_pct": 30, "temp_c": 50}}]})
+    with Fleet(spec) as fleet:
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
+        yield fleet
+
+
+def test_a_model_ollama_loaded_at_its_default_context_counts_as_loaded(card24: Any) -> None:
+    import ollama
+
+    client = ollama.Client(host=card24.hosts["ollama-24"].url)
+    client.generate(model="llama3.1:8b", prompt="")           # Ollama picks the context
+    assert [m.context_length for m in client.ps().models] == [32768]
+    v, _ = verdict_of(["route", "llama3.1:8b"])
+    assert v["estimate"]["loaded"] is True, v["reason"]
+    assert "loaded" in v["fallback_chain"][0]["reason"]
+    r = run_sollama("run", "llama3.1:8b", "hi")                # and is not loaded again
+    assert r.returncode == 0, r.stderr
+    assert [m.context_length for m in client.ps().models] == [32768]
+
+
+def test_a_model_loaded_at_another_context_is_planned_as_a_reload(card24: Any) -> None:
+    import ollama
+
+    client = ollama.Client(host=card24.hosts["ollama-24"].url)
+    client.generate(model="llama3.1:8b", prompt="", options={"num_ctx": 8192})
+    v, _ = verdict_of(["route", "llama3.1:8b"])
+    assert v["estimate"]["loaded"] is False, v["reason"]
+    v, _ = verdict_of(["route", "llama3.1:8b", "--num-ctx", "8192"])
+    assert v["estimate"]["loaded"] is True, v["reason"]
+
+
+def test_the_kv_cache_is_planned_at_ollamas_context(card24: Any) -> None:
+    """llama3.1:8b at 32768 tokens: ~4 GiB of KV cache beside ~4.9 GB of weights."""
+    v, _ = verdict_of(["route", "llama3.1:8b"])
+    assert v["estimate"]["memory_gb"] > 8.5, v["estimate"]
+    small, _ = verdict_of(["route", "llama3.1:8b", "--num-ctx", "4096"])
+    assert small["estimate"]["memory_gb"] < 6.5, small["estimate"]

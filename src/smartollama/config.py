@@ -139,6 +139,8 @@ class Backend:
     model_patterns: list[str] = field(default_factory=list)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     num_parallel: int = 1
+    #: the server's OLLAMA_CONTEXT_LENGTH; None: Ollama's default for the device's memory
+    context_length: int | None = None
     #: extra HTTP headers (e.g. Authorization) for this host; never recorded.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     #: "user:password" from the host URL: only the HTTP client sees it; `host`
@@ -247,8 +249,9 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: per-model quality overrides: {"llama3:8b": {"code": 0.7}}
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
-    #: context length assumed when a request names none (Ollama's default)
-    num_ctx: int = 4096
+    #: context length planned for when neither the request nor the backend names one;
+    #: None: Ollama's default for each backend's device memory
+    num_ctx: int | None = None
     #: where the config came from (not a TOML key)
     source: str = field(default="<built-in defaults>", compare=False)
 

@@ -104,6 +104,8 @@ class Backend(_Strict):
     model_patterns: list[str] = Field(default_factory=list)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     num_parallel: int = Field(1, ge=1)
+    #: the server's OLLAMA_CONTEXT_LENGTH; None: Ollama's default for the device's memory
+    context_length: int | None = Field(None, ge=256)
     #: extra HTTP headers (e.g. Authorization) for this host; never recorded.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     #: "user:password" split off `host` (not a key of the file)
@@ -196,8 +198,9 @@ class Config(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     #: per-model quality overrides: {"llama3:8b": {"code": 0.7}}
     quality: dict[str, dict[TaskName, float]] = Field(default_factory=dict)
-    #: context length assumed when a request names none (Ollama's default)
-    num_ctx: int = Field(4096, ge=256)
+    #: context length planned for when neither the request nor the backend names one;
+    #: None: Ollama's default for each backend's device memory
+    num_ctx: int | None = Field(None, ge=256)
     #: where the config came from (not a TOML key)
     source: str = Field("<built-in defaults>", exclude=True)
 

@@ -83,6 +83,34 @@ class MemoryNeed:
                 f"{self.graph_gb or 0:.1f} graph ({self.basis})")
 
 
+GIB = 1 << 30
+#: Ollama's default context by total device memory (server/routes.go): from 47 GiB,
+#: from 23 GiB, below (the thresholds a little under 48 and 24 GiB, as there)
+CONTEXT_TIERS = ((47 * GIB, 262144), (23 * GIB, 32768), (0, 4096))
+
+
+def ollama_default_context(device_gb: float | None, hardware: str) -> int:
+    """What Ollama loads a model with when nothing names a context length: by the
+    device's total memory; a CPU-only host (no device memory) 4096."""
+    total = 0.0 if hardware == "cpu" or not device_gb else device_gb * GB
+    return next(n for floor, n in CONTEXT_TIERS if total >= floor)
+
+
+def planned_context(requested: int | None, backend_ctx: int | None, config_ctx: int | None,
+                    device_gb: float | None, hardware: str, info: ModelInfo | None) -> int:
+    """The context a load on this backend gets: the request's, else the server's
+    OLLAMA_CONTEXT_LENGTH (`context_length`), else the config's `num_ctx`, else
+    Ollama's default for the device; capped at the model's own maximum."""
+    default = backend_ctx or config_ctx or ollama_default_context(device_gb, hardware)
+    return context_length(requested, default, info)
+
+
+def kv_slots(num_parallel: int, info: ModelInfo | None) -> int:
+    """How many KV caches a loaded model holds: OLLAMA_NUM_PARALLEL, 1 for an
+    embedding model (the server gives those one slot)."""
+    return 1 if info is not None and info.embeds_only else max(1, num_parallel)
+
+
 def context_length(requested: int | None, default: int, info: ModelInfo | None = None) -> int:
     """The context length a load will use: the request's, else the config's, capped by the model's."""
     ctx = requested if requested and requested > 0 else default

@@ -55,6 +55,12 @@ def capacity(b: Backend, st: BackendState) -> float | None:
     return b.max_model_size_gb if b.max_model_size_gb is not None else st.reading.get("mem_total_gb")
 
 
+def device_gb(b: Backend, st: BackendState) -> float | None:
+    """The device's total memory as Ollama sees it: the reading's, else `max_model_size_gb`."""
+    total = st.reading.get("mem_total_gb")
+    return total if total is not None else b.max_model_size_gb
+
+
 def offload_cap(b: Backend, st: BackendState, device_gb: float | None) -> float | None:
     """The most a partly offloaded model may take in all; None: no offload here."""
     if not b.offloads:
@@ -83,10 +89,12 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
         return Rejection(key, b.id, "not_admitted")
     info = st.models.get(key)
     ref = info if info is not None else ctx.info(key)
-    num_ctx = estimate.context_length(ctx.req.num_ctx, ctx.cfg.num_ctx, ref)
+    num_ctx = estimate.planned_context(ctx.req.num_ctx, b.context_length, ctx.cfg.num_ctx,
+                                       device_gb(b, st), b.hardware, ref)
+    kv_ctx = num_ctx * estimate.kv_slots(b.num_parallel, ref)   # one KV cache per slot
     cap = capacity(b, st)
     if info is None:
-        size = ctx.memory_need(key, num_ctx, ref, None).memory_gb
+        size = ctx.memory_need(key, kv_ctx, ref, None).memory_gb
         most = offload_cap(b, st, cap)
         if cap is not None and size > cap and (most is None or size > most):
             return Rejection(key, b.id, "too_large", need_gb=size, limit_gb=cap, offload_gb=most)
@@ -100,7 +108,7 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
             return Rejection(key, b.id, "cloud_off", detail=info.remote_host)
         return _remote(ctx, key, b, info, num_ctx)
     observed = estimate.observed_size(key, num_ctx, st, ctx.observed_anywhere())
-    need = ctx.memory_need(key, num_ctx, info, observed)
+    need = ctx.memory_need(key, kv_ctx, info, observed)
     placed = _place(ctx, b, st, key, need.memory_gb, cap, estimate.loaded_here(key, num_ctx, st),
                     need.observed_gpu_share)
     if isinstance(placed, Rejection):

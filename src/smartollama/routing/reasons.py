@@ -308,7 +308,7 @@ def nowhere_error(ctx: Context, q: Query, *, substitution_off: bool) -> str:
     rejs = [r for r in _rejections(ctx, q) if q.key in ctx.states[r.backend].models]
     lacking = sorted({r.detail or "" for r in rejs if r.code == "lacks_capability"})
     if rejs and len(lacking) == 1 and all(r.code == "lacks_capability" for r in rejs):
-        return f'"{q.key}" does not support {lacking[0]}' + tail     # Ollama's words
+        return f"{q.key} does not support {lacking[0]}" + tail
     sized = [r for r in rejs if r.code in ("too_large", "no_room", "offload_too_small")]
     if not rejs or len(sized) != len(rejs):
         return nowhere_reason(ctx, q) + tail

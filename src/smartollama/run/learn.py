@@ -94,9 +94,11 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
             ps, found = observed
             st.cache_put(key("ps", choice.host), ps, now)
             if found is not None:
-                num_ctx = int(found.get("context_length") or config.num_ctx)
-                st.observe_memory(choice.backend, choice.model, num_ctx,
-                                  int(found.get("size") or 0), int(found.get("size_vram") or 0), now)
+                num_ctx = int(found.get("context_length") or config.num_ctx or 0)
+                if num_ctx > 0:      # filed under the context it was loaded with
+                    st.observe_memory(choice.backend, choice.model, num_ctx,
+                                      int(found.get("size") or 0), int(found.get("size_vram") or 0),
+                                      now)
         if record and config.history.enabled:
             st.add_verdict(verdict.to_dict(), config.history.size)
         st.prune({b.id for b in config.backends}, {b.host for b in config.backends}, now)

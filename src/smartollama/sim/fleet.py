@@ -59,6 +59,10 @@ def backend_entry(host: SimHost) -> dict[str, Any]:
     if offload:
         entry["max_offload_gb"] = spec.vram_gb + spec.ram_gb
     entry["supported_models"] = ["*"]
+    if spec.context_length:      # OLLAMA_CONTEXT_LENGTH, as the server has it
+        entry["context_length"] = spec.context_length
+    if spec.num_parallel > 1:    # OLLAMA_NUM_PARALLEL
+        entry["num_parallel"] = spec.num_parallel
     if spec.metrics_style != "none":
         entry["telemetry"] = {"source": "prometheus", "url": host.metrics_url}
     else:
