@@ -35,7 +35,7 @@ def test_prompts_stored_only_when_configured(single_fleet: object) -> None:
     cfg.write_text(single_fleet.config_toml(history={"store_prompts": True}))  # type: ignore[attr-defined]
     run_sollama("run", "llama3:8b", "remember me")
     record = json.loads(run_sollama("why", "--json").stdout)
-    assert record["prompt"] == " remember me"
+    assert record["prompt"] == "remember me"
 
 
 def test_history_can_be_turned_off(single_fleet: object) -> None:
