@@ -34,6 +34,25 @@ def test_parse(raw: str, full: str, params: float | None, quant: str | None) -> 
     assert n.quantization == quant
 
 
+@pytest.mark.parametrize(("raw", "full", "cloud"), [
+    # Ollama's source suffixes (internal/modelref): name:tag:cloud is the pulled name:tag-cloud
+    ("gpt-oss:120b:cloud", "gpt-oss:120b-cloud", True),
+    ("gpt-oss:120b-cloud", "gpt-oss:120b-cloud", True),
+    ("gpt-oss:cloud", "gpt-oss:cloud", True),
+    ("llama3:8b:local", "llama3:8b", False),
+    ("llama3:8b", "llama3:8b", False),
+    ("localhost:5000/team/coder:1.5b", "localhost:5000/team/coder:1.5b", False),
+])
+def test_cloud_names(raw: str, full: str, cloud: bool) -> None:
+    assert names.parse(raw).full == full
+    assert names.is_cloud(raw) is cloud
+
+
+def test_both_sources_is_a_bad_name() -> None:
+    with pytest.raises(names.NameError_, match="either :local or :cloud"):
+        names.parse("gpt-oss:120b:cloud:local")
+
+
 def test_experts() -> None:
     assert names.parse("mixtral:8x22b").experts == 8
     assert names.parse("llama3:8b").experts is None
@@ -85,3 +104,28 @@ def test_canonical_is_idempotent(raw: str) -> None:
 def test_go_duration(ns: int, text: str) -> None:
     """`ollama run --verbose` prints durations as Go's time.Duration.String()."""
     assert go_duration(ns) == text
+
+
+@pytest.mark.parametrize(("text", "sent"), [
+    ("5m", "5m0s"), ("1h30m", "1h30m0s"), ("1.5h", "1h30m0s"), ("300ms", "300ms"),
+    ("0", "0s"), ("-1s", -1), ("+2s", "2s"),
+])
+def test_keepalive_as_ollama_run_sends_it(text: str, sent: object) -> None:
+    """Go's time.ParseDuration, then api.Duration's JSON (cmd/cmd.go, api/types.go)."""
+    from smartollama import goduration
+
+    assert goduration.keep_alive(text) == sent
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1.5", 'time: missing unit in duration "1.5"'),
+    ("1d", 'time: unknown unit "d" in duration "1d"'),
+    ("x", 'time: invalid duration "x"'),
+    ("", 'time: invalid duration ""'),
+])
+def test_keepalive_go_refuses(text: str, message: str) -> None:
+    from smartollama import goduration
+
+    with pytest.raises(goduration.DurationError) as e:
+        goduration.parse(text)
+    assert str(e.value) == message

@@ -43,6 +43,22 @@ def test_interactive_session(single_fleet: object) -> None:
     assert chats[1].body["messages"][2]["content"] == "first line\nsecond line"
 
 
+def test_no_session_when_stdout_is_redirected(single_fleet: object, tmp_path: Path) -> None:
+    """A terminal for stdin, a file for stdout: `ollama run` loads the model and
+    leaves, with no `>>>` prompt waiting in a file nobody reads."""
+    out = tmp_path / "out.txt"
+    env = {**os.environ, "TERM": "dumb"}
+    child = pexpect.spawn("/bin/sh", ["-c", f'"{SOLLAMA}" run llama3:8b > "{out}"'], env=env,
+                          encoding="utf-8", timeout=20)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert ">>>" not in out.read_text() and ">>>" not in (child.before or "")
+    host = single_fleet.hosts["ollama"]  # type: ignore[attr-defined]
+    assert not host.requests_to("/api/chat")
+    assert [r.body["prompt"] for r in host.requests_to("/api/generate")] == [""]
+
+
 def test_ctrl_d_leaves_the_session(single_fleet: object) -> None:
     child = spawn("run", "llama3:8b")
     child.expect_exact(">>> ")
