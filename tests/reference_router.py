@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from smartollama import names
 from smartollama.config import Backend, Config
-from smartollama.fleet import GB, FleetSnapshot, Request
+from smartollama.fleet import GB, FleetSnapshot, ModelInfo, Request
 from smartollama.routing import catalog, estimate
 from smartollama.routing.fit import REMOTE_TOKENS_PER_S
 
@@ -201,9 +201,9 @@ class Reference:
         """A cloud model that [routing] cloud = "fallback" tries after every local one."""
         return self.cfg.routing.cloud == "fallback" and self.cloud(m)
 
-    def remote(self, m: str, b: Backend, info: object) -> Cand:
+    def remote(self, m: str, b: Backend, info: ModelInfo) -> Cand:
         """A cloud model: no memory here, no violations here."""
-        params = catalog.params_of(m, names.parse_parameter_size(getattr(info, "parameter_size")))
+        params = catalog.params_of(m, names.parse_parameter_size(info.parameter_size))
         r = self.route(m)
         q, tier = self.quality(m)
         return Cand(m, b.id, [x.id for x in self.cfg.backends].index(b.id), True,
