@@ -140,3 +140,24 @@ def test_the_kv_cache_is_planned_at_ollamas_context(card24: Any) -> None:
     assert v["estimate"]["memory_gb"] > 8.5, v["estimate"]
     small, _ = verdict_of(["route", "llama3.1:8b", "--num-ctx", "4096"])
     assert small["estimate"]["memory_gb"] < 6.5, small["estimate"]
+
+
+def test_a_cloud_refusal_falls_back_to_another_host(tmp_path: Path) -> None:
+    """The same cloud model on two hosts, the first with cloud disabled (403)."""
+    from smartollama.sim import Fleet, FleetSpec
+
+    host = {"hardware": "nvidia", "load_gb_per_s": 2.0, "tokens_per_s": 60,
+            "models": ["gpt-oss:120b-cloud"], "metrics_style": "none",
+            "readings": {"fan_pct": 30, "temp_c": 50}}
+    spec = FleetSpec.from_dict({"name": "two", "time_scale": 0.0, "hosts": [
+        {**host, "name": "first", "vram_gb": 48, "cloud": "disabled"},
+        {**host, "name": "second", "vram_gb": 8}]})
+    with Fleet(spec) as fleet:
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
+        r = run_sollama("run", "gpt-oss:120b-cloud", "--json", "hi")
+    assert r.returncode == 0, r.stderr
+    assert "Hello from gpt-oss:120b-cloud on second" in r.stdout
+    assert "sollama: first failed (" in r.stderr and "ollama cloud is disabled" in r.stderr
+    v = json.loads(r.stderr.strip().splitlines()[-1])
+    assert v["backend_used"] == "second"
+    assert [a["backend"] for a in v["outcome"]["attempts"]] == ["first"]
