@@ -161,3 +161,31 @@ def test_a_cloud_refusal_falls_back_to_another_host(tmp_path: Path) -> None:
     v = json.loads(r.stderr.strip().splitlines()[-1])
     assert v["backend_used"] == "second"
     assert [a["backend"] for a in v["outcome"]["attempts"]] == ["first"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_an_image_in_the_prompt_is_attached_and_needs_vision(today: Any, tmp_path: Path) -> None:
+    picture = tmp_path / "cat picture.png"
+    picture.write_bytes(PNG)
+    escaped = str(picture).replace(" ", "\\ ")
+    r = run_sollama("run", "gemma3:4b", f"what is in {escaped} ?")
+    assert r.returncode == 0, r.stderr
+    assert f"Added image '{picture}'" in r.stderr
+    body = today.hosts["ollama-big"].requests_to("/api/generate")[-1].body
+    assert body["prompt"] == "what is in  ?" and len(body["images"]) == 1
+    # a model without vision is not sent an image (gemma3:4b is in no tier of llama3:8b's)
+    sent = len(today.hosts["ollama-big"].requests_to("/api/generate"))
+    r = run_sollama("run", "llama3:8b", f"what is in {escaped}")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "sollama: error: llama3:8b does not support vision; no equivalent model fits either")
+    assert len(today.hosts["ollama-big"].requests_to("/api/generate")) == sent
+
+
+def test_a_path_to_no_file_stays_text(today: Any, tmp_path: Path) -> None:
+    r = run_sollama("run", "llama3:8b", f"is there a {tmp_path}/none.png")
+    assert r.returncode == 0, r.stderr
+    body = today.hosts["ollama-big"].requests_to("/api/generate")[-1].body
+    assert body["prompt"] == f"is there a {tmp_path}/none.png" and "images" not in body

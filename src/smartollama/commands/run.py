@@ -95,7 +95,11 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     text = " ".join(words)
     _check_text(text)
     interactive = stdin_tty and env.stdout_tty and not words
-    request = build_request(model, env, needs=_needs(think), **_routing(routing))
+    from smartollama.run.files import extract
+
+    text, images, image = extract(text, env.stderr)
+    needs = (*_needs(think), *(("vision",) if image else ()))
+    request = build_request(model, env, needs=needs, **_routing(routing))
     verdict = _route(request, env, prompt=text, will_run=True)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
         report(verdict, env)
@@ -110,7 +114,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
         truncate=truncate, wordwrap=env.stdout_tty and not nowordwrap and stdin_tty,
-        verbose=verbose, spinner=env.stderr_tty, dimensions=dimensions,
+        verbose=verbose, spinner=env.stderr_tty, dimensions=dimensions, images=images,
         embed=api.embeds(verdict),
     )
     if request.num_ctx:

@@ -40,6 +40,7 @@ class RunOptions:
     spinner: bool = False
     embed: bool = False            # an embedding model: /api/embed, the vector printed
     dimensions: int | None = None  # --dimensions (embedding models only)
+    images: list[str] = field(default_factory=list)   # base64, attached to the prompt
 
 
 @dataclass
@@ -175,6 +176,7 @@ def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOption
     fields: dict[str, Any] = {
         "format": _format(opts.format), "keep_alive": parse_keepalive(opts.keepalive),
         "options": opts.options or None, "think": _think(opts.think), "truncate": opts.truncate,
+        "images": opts.images or None,
     }
     budget = StreamBudget.of(timeouts, choice.wait_s)
     t0 = time.monotonic()
