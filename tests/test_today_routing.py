@@ -189,3 +189,16 @@ def test_a_path_to_no_file_stays_text(today: Any, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     body = today.hosts["ollama-big"].requests_to("/api/generate")[-1].body
     assert body["prompt"] == f"is there a {tmp_path}/none.png" and "images" not in body
+
+
+def test_a_configured_num_ctx_is_sent_and_planned_for(card24: Any) -> None:
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text(card24.config_toml(num_ctx=8192))
+    v, _ = verdict_of(["run", "llama3.1:8b", "hi"])
+    body = card24.hosts["ollama-24"].requests_to("/api/generate")[-1].body
+    assert body["options"] == {"num_ctx": 8192}
+    import ollama
+
+    loaded = ollama.Client(host=card24.hosts["ollama-24"].url).ps().models
+    assert [m.context_length for m in loaded] == [8192]
+    again, _ = verdict_of(["route", "llama3.1:8b"])
+    assert again["estimate"]["loaded"] is True, again["reason"]

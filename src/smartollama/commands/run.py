@@ -117,8 +117,8 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
         verbose=verbose, spinner=env.stderr_tty, dimensions=dimensions, images=images,
         embed=api.embeds(verdict),
     )
-    if request.num_ctx:
-        opts.options["num_ctx"] = request.num_ctx
+    if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
+        opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
     if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 

@@ -98,10 +98,11 @@ def ollama_default_context(device_gb: float | None, hardware: str) -> int:
 
 def planned_context(requested: int | None, backend_ctx: int | None, config_ctx: int | None,
                     device_gb: float | None, hardware: str, info: ModelInfo | None) -> int:
-    """The context a load on this backend gets: the request's, else the server's
-    OLLAMA_CONTEXT_LENGTH (`context_length`), else the config's `num_ctx`, else
-    Ollama's default for the device; capped at the model's own maximum."""
-    default = backend_ctx or config_ctx or ollama_default_context(device_gb, hardware)
+    """The context a load on this backend gets: the request's or the config's
+    `num_ctx` (sollama sends those), else what the server picks itself: its
+    OLLAMA_CONTEXT_LENGTH (`context_length`), else its default for the device;
+    capped at the model's own maximum, as the server caps it."""
+    default = config_ctx or backend_ctx or ollama_default_context(device_gb, hardware)
     return context_length(requested, default, info)
 
 
