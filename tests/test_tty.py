@@ -43,6 +43,43 @@ def test_interactive_session(single_fleet: object) -> None:
     assert chats[1].body["messages"][2]["content"] == "first line\nsecond line"
 
 
+def test_session_commands_as_ollama_has_them(single_fleet: object) -> None:
+    child = spawn("run", "qwen3:0.6b")
+    child.expect_exact(">>> ")
+    child.sendline("/set system You are terse.")
+    child.expect_exact("Set system message.")
+    child.sendline("/set parameter temperature 0.5")
+    child.expect_exact("Set parameter 'temperature' to '0.5'")
+    child.sendline("/show parameters")
+    child.expect("temperature\\s+0.5")
+    child.sendline("/show system")
+    child.expect_exact("You are terse.")
+    child.sendline("/set think")
+    child.expect_exact("Set 'think' mode.")
+    child.sendline("/set format yaml")
+    child.expect_exact("Invalid or missing format. For 'json' mode use '/set format json'")
+    child.sendline("/set bogus")
+    child.expect_exact("Unknown command '/set bogus'. Type /? for help")
+    child.sendline("/? shortcuts")
+    child.expect_exact("Available keyboard shortcuts:")
+    child.sendline("hello")
+    child.expect_exact("You said: hello")
+    child.expect_exact(">>> ")
+    child.sendline("/clear")
+    child.expect_exact("Cleared session context")
+    child.sendline("again")
+    child.expect_exact("You said: again")
+    child.expect_exact(">>> ")
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    chats = single_fleet.hosts["ollama"].requests_to("/api/chat")  # type: ignore[attr-defined]
+    first, second = (c.body for c in chats)
+    assert first["messages"] == [{"role": "system", "content": "You are terse."},
+                                 {"role": "user", "content": "hello"}]
+    assert first["options"] == {"temperature": 0.5} and first["think"] is True
+    assert [m["role"] for m in second["messages"]] == ["system", "user"]   # cleared, system kept
+
+
 def test_no_session_when_stdout_is_redirected(single_fleet: object, tmp_path: Path) -> None:
     """A terminal for stdin, a file for stdout: `ollama run` loads the model and
     leaves, with no `>>>` prompt waiting in a file nobody reads."""

@@ -2,7 +2,8 @@
 
 Routed once, at the start; each turn is a chat request on the chosen host with
 the conversation so far. `/bye` leaves, `\"\"\"` starts and ends a multi-line
-message, Ctrl-C stops an answer, Ctrl-D leaves.
+message, Ctrl-C stops an answer, Ctrl-D leaves; the other slash commands are
+`session`'s.
 """
 
 from __future__ import annotations
@@ -10,21 +11,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartollama.config import Config
     from smartollama.run.stream import RunOptions
     from smartollama.state import StateStore
     from smartollama.verdict import Verdict
-
-HELP = """Available Commands:
-  /bye            Exit
-  /?, /help       Help for a command
-
-Use \"\"\" to begin a multi-line message.
-"""
-
 
 def read_message(prompt: str = ">>> ", more: str = "... ") -> str | None:
     """One user message; None at end of input."""
@@ -54,7 +47,7 @@ def repl(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore) 
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     turn = 0
     while True:
         try:
@@ -68,13 +61,12 @@ def repl(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore) 
         cmd = text.strip()
         if not cmd:
             continue
-        if cmd in ("/bye", "/exit"):
+        if cmd.split()[0] in ("/bye", "/exit"):
             return 0
-        if cmd in ("/?", "/help"):
-            sys.stdout.write(HELP)
-            continue
         if cmd.startswith("/"):
-            sys.stdout.write(f"Unknown command '{cmd.split()[0]}'. Type /? for help\n")
+            from smartollama.run.session import command
+
+            command(cmd, opts, messages)
             continue
         turn += 1
         messages.append({"role": "user", "content": text})
