@@ -83,6 +83,14 @@ def test_think_never_substitutes_a_model_without_thinking(today: Any, model: str
     assert "does not support thinking" in big["reason"]
 
 
+def test_route_think_decides_as_run_would(today: Any) -> None:
+    v, _ = verdict_of(["route", "llama3.1:8b", "--think"])
+    assert v["action"] == "substitute", v["reason"]
+    assert "thinking" in capabilities(today, v["backend_used"])[v["model_used"]]
+    plain, _ = verdict_of(["route", "llama3.1:8b"])
+    assert (plain["action"], plain["model_used"]) == ("run", "llama3.1:8b")
+
+
 def test_think_keeps_a_model_that_thinks(today: Any) -> None:
     v, _ = verdict_of(["run", "deepseek-r1:8b", "--think=high", "hi"])
     assert (v["action"], v["model_used"]) == ("run", "deepseek-r1:8b")

@@ -132,10 +132,12 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     return 0
 
 
-@click.command("route")
+@click.command("route", cls=_RunCommand)
 @click.argument("model", shell_complete=complete_models)
+@click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
+              help="Decide for a run with thinking (only models that think).")
 @routing_options
-def route_command(model: str, **routing: Any) -> int:
+def route_command(model: str, think: str | None, **routing: Any) -> int:
     """Decide where MODEL would run, and print the verdict; run nothing.
 
     Exit 0 for a runnable decision, 3 for a refusal (with suggestions).
@@ -143,7 +145,8 @@ def route_command(model: str, **routing: Any) -> int:
     from smartollama.env import Environment
 
     env = Environment()
-    request = build_request(model, env, interactive=False, **_routing(routing))
+    request = build_request(model, env, interactive=False, needs=_needs(think),
+                            **_routing(routing))
     verdict = _route(request, env, prompt=None)
     if routing.get("as_json"):
         click.echo(verdict.to_json())
