@@ -17,7 +17,7 @@ def test_demo_walks_through_the_design_notes() -> None:
         "run: llama3:8b on ollama-igpu",                          # no eviction of the 70B
         "override: llama3:70b on ollama-nvidia, quiet mode overridden",
         "refused llama3:70b in quiet mode",
-        "substitute: llama3:8b (instead of llama3:70b) on ollama-igpu",
+        "substitute: llama3:8b on ollama-igpu, instead of llama3:70b",
         "(exit 3: refused by policy, as asked)",
     ):
         assert line in out, line

@@ -280,7 +280,7 @@ def test_why_2_explains_a_refusal_with_commands(recorded: list[dict]) -> None:
 
 def test_why_3_explains_a_substitution(recorded: list[dict]) -> None:
     out = invoke("why", "3").output
-    assert out.startswith("substitute: llama3:8b (instead of llama3:70b) on ollama-igpu")
+    assert out.startswith("substitute: llama3:8b on ollama-igpu, instead of llama3:70b")
     assert "substituted a smaller equivalent model" in out
     assert "llama3:8b" in out and "chosen: fits (4.9 GB of 8 GB)" in out
     assert "wait ~3.2 s (learned from 4 runs)" in out

@@ -135,10 +135,13 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
 @click.command("route")
 @click.argument("model", shell_complete=complete_models)
 @routing_options
+@click.option("-v", "--verbose", is_flag=True,
+              help="The reason in full, and why each suggestion would work.")
 def route_command(model: str, **routing: Any) -> int:
     """Decide where MODEL would run, and print the verdict; run nothing.
 
-    Exit 0 for a runnable decision, 3 for a refusal (with suggestions).
+    Exit 0 for a runnable decision, 3 for a refusal (with suggestions). The
+    line fits 100 columns; `-v` and `sollama why` give the long form.
     """
     from smartollama import app
 
@@ -151,11 +154,9 @@ def route_command(model: str, **routing: Any) -> int:
     if routing.get("as_json"):
         click.echo(verdict.to_json())
     else:
-        click.echo(verdict.line())
-        for w in verdict.warnings:
-            click.echo(f"warning: {w}")
-        for sug in verdict.suggestions:
-            click.echo(f"  try: {verdict.suggestion_command(sug)}  ({sug.why})")
+        from smartollama.brief import route_lines
+
+        click.echo("\n".join(route_lines(verdict, verbose=routing.get("verbose", False))))
     _warn_state(store)
     return 3 if verdict.action == "refuse" else 0
 
@@ -227,12 +228,9 @@ def decide(request: Request, config: Config, store: StateStore, *,
 
 def report(verdict: Verdict) -> None:
     """The verdict line and warnings on stderr."""
-    lines = [f"sollama: {verdict.line()}"]
-    lines += [f"sollama: warning: {w}" for w in verdict.warnings]
-    if verdict.action == "refuse":
-        lines += [f"sollama:   try: {verdict.suggestion_command(s)}  ({s.why})"
-                  for s in verdict.suggestions]
-    sys.stderr.write("\n".join(lines) + "\n")
+    from smartollama.brief import PREFIX, stderr_lines
+
+    sys.stderr.write("".join(f"{PREFIX}{line}\n" for line in stderr_lines(verdict)))
     sys.stderr.flush()
 
 
