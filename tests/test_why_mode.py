@@ -68,6 +68,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app.state.cache_clear()
 
 
+#: a terminal wide enough that no row of `why` wraps (each is checked whole)
+WIDE = {"COLUMNS": "200"}
+
+
 def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     app.config.cache_clear()
     app.state.cache_clear()
@@ -245,7 +249,7 @@ def test_why_without_history_exits_1() -> None:
 
 
 def test_why_explains_the_last_decision(recorded: list[dict]) -> None:
-    r = invoke("why")
+    r = invoke("why", env=WIDE)
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.startswith("override: llama3:70b on ollama-nvidia, quiet mode overridden")
@@ -265,21 +269,21 @@ def test_why_explains_the_last_decision(recorded: list[dict]) -> None:
 
 
 def test_why_2_explains_a_refusal_with_commands(recorded: list[dict]) -> None:
-    r = invoke("why", "2")
+    r = invoke("why", "2", env=WIDE)
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.startswith("refused llama3:70b in quiet mode")
     assert "rejected: fan 65% exceeds quiet limit 40%" in out
     # the command carries the mode the suggestion was checked in
-    assert ("$  sollama run llama3:8b --backend ollama-igpu --mode quiet    "
-            "# complies with quiet mode") in out
+    assert ("$  sollama run llama3:8b --backend ollama-igpu --mode quiet\n"
+            "     # complies with quiet mode") in out
     assert "sollama run llama3:70b --backend ollama-nvidia --mode balanced" in out
     assert "not run" in out
     assert "fan 0%" in out and "fan 35%" in out
 
 
 def test_why_3_explains_a_substitution(recorded: list[dict]) -> None:
-    out = invoke("why", "3").output
+    out = invoke("why", "3", env=WIDE).output
     assert out.startswith("substitute: llama3:8b on ollama-igpu, instead of llama3:70b")
     assert "substituted a smaller equivalent model" in out
     assert "llama3:8b" in out and "chosen: fits (4.9 GB of 8 GB)" in out

@@ -91,7 +91,7 @@ def _reasons(v: Verdict) -> list[str]:
         return _why_not_asked(v)
     if v.action == "refuse":
         return _why_not_asked(v, refused=True)
-    if chosen is not None and chosen.violations:
+    if v.action == "override" or (chosen is not None and chosen.violations):
         return [_only(v)]
     fit = _fit(v)
     if v.model_requested == AUTO:
