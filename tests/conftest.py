@@ -65,3 +65,13 @@ def single_fleet(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def tower_fleet(tmp_path: Path) -> Iterator[object]:
     yield from start_fleet("tower", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def today_sim() -> Iterator[object]:
+    """The `today` fleet (cloud, embedding, tools, thinking), never sleeping, shared by a
+    module's tests; no sollama config is written for it."""
+    from smartollama.sim import Fleet, builtin_fleet
+
+    with Fleet(builtin_fleet("today", time_scale=0.0)) as fleet:
+        yield fleet

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from smartollama.sim.server import SimHost
+from smartollama.sim.host import SimHost
 from smartollama.sim.spec import FleetSpec, HostSpec, load_fleet_spec
 
 # Quality tiers, best first (DESIGN.md `model_equivalents`); filtered to the fleet's models.

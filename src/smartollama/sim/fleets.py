@@ -5,6 +5,14 @@
 - `tower`: a 16 GB AMD card next to a 12 GB NVIDIA card, both slow to load
   (~0.35 GB/s, a 4.7 GB model takes ~13.5 s), llama3.2:3b loaded on NVIDIA.
 - `single`: one 24 GB NVIDIA host called `ollama`.
+- `today`: what a current Ollama install holds: a 48 GiB card at Ollama's automatic
+  context (262144 tokens, capped at each model's maximum) with a cloud model, an
+  embedding model, and models with and without tools, thinking, vision and insert;
+  a second 16 GiB card at 4096 tokens with two parallel slots and no cloud access.
+
+The first three keep the context at 4096 tokens (`context_length`, as
+OLLAMA_CONTEXT_LENGTH=4096 would), so they load models the way the router plans
+for them; `today` leaves Ollama's default in place.
 
 Readings: the NPU has no fan (it reads 0) and, like the CPU host, no exporter
 (its config gets static telemetry); the iGPU and the Radeon report through
@@ -18,6 +26,9 @@ from typing import Any
 
 from smartollama.sim.spec import FleetSpec
 
+# OLLAMA_CONTEXT_LENGTH=4096 on the older fleets: what the router plans for today.
+_CTX = 4096
+
 
 def _demo() -> dict[str, Any]:
     return {
@@ -26,6 +37,7 @@ def _demo() -> dict[str, Any]:
             {
                 "name": "ollama-npu",
                 "hardware": "npu",
+                "context_length": _CTX,
                 "vram_gb": 2,
                 "load_gb_per_s": 1.0,
                 "tokens_per_s": 14,
@@ -36,6 +48,7 @@ def _demo() -> dict[str, Any]:
             {
                 "name": "ollama-igpu",
                 "hardware": "igpu",
+                "context_length": _CTX,
                 "vram_gb": 8,
                 "load_gb_per_s": 1.5,
                 "tokens_per_s": 16,
@@ -47,6 +60,7 @@ def _demo() -> dict[str, Any]:
             {
                 "name": "ollama-nvidia",
                 "hardware": "nvidia",
+                "context_length": _CTX,
                 "vram_gb": 24,
                 "ram_gb": 64,
                 "load_gb_per_s": 2.0,
@@ -66,6 +80,7 @@ def _demo() -> dict[str, Any]:
             {
                 "name": "ollama-cpu",
                 "hardware": "cpu",
+                "context_length": _CTX,
                 "ram_gb": 32,
                 "load_gb_per_s": 1.0,
                 "tokens_per_s": 8,
@@ -90,6 +105,7 @@ def _tower() -> dict[str, Any]:
             {
                 "name": "ollama-amd",
                 "hardware": "amd",
+                "context_length": _CTX,
                 "vram_gb": 16,
                 "load_gb_per_s": 0.35,
                 "tokens_per_s": 55,
@@ -102,6 +118,7 @@ def _tower() -> dict[str, Any]:
             {
                 "name": "ollama-nvidia",
                 "hardware": "nvidia",
+                "context_length": _CTX,
                 "vram_gb": 12,
                 "ram_gb": 32,
                 "load_gb_per_s": 0.35,
@@ -124,6 +141,7 @@ def _single() -> dict[str, Any]:
             {
                 "name": "ollama",
                 "hardware": "nvidia",
+                "context_length": _CTX,
                 "vram_gb": 24,
                 "ram_gb": 32,
                 "load_gb_per_s": 2.0,
@@ -138,10 +156,50 @@ def _single() -> dict[str, Any]:
     }
 
 
+def _today() -> dict[str, Any]:
+    return {
+        "name": "today",
+        "hosts": [
+            {
+                "name": "ollama-big",
+                "hardware": "nvidia",
+                "vram_gb": 51.5,  # 48 GiB, an RTX 6000 Ada: Ollama's top context tier
+                "ram_gb": 64,
+                "load_gb_per_s": 2.5,
+                "tokens_per_s": 70,
+                "models": [
+                    "gpt-oss:120b-cloud", "nomic-embed-text", "llama3.1:8b", "llama3:8b",
+                    "qwen3:8b", "gemma3:4b", "qwen2.5-coder:7b", "deepseek-r1:8b",
+                ],
+                "readings": {"fan_pct": 45, "temp_c": 63, "power_w": 95, "power_limit_w": 300,
+                             "util_pct": 3, "energy_j": 2_000_000},
+                "metrics_style": "nvidia_gpu_exporter",
+                "device_name": "NVIDIA RTX 6000 Ada Generation",
+            },
+            {
+                "name": "ollama-small",
+                "hardware": "amd",
+                "vram_gb": 17.2,  # 16 GiB
+                "load_gb_per_s": 1.0,
+                "tokens_per_s": 50,
+                "num_parallel": 2,
+                "context_length": 4096,
+                "cloud": "disabled",
+                "models": ["all-minilm", "llama3.2:3b", "qwen3:0.6b", "gpt-oss:20b-cloud"],
+                "readings": {"fan_pct": 30, "temp_c": 50, "power_w": 25, "power_limit_w": 220,
+                             "energy_j": 500000},
+                "metrics_style": "node",
+                "device_name": "AMD Radeon RX 7800 XT",
+            },
+        ],
+    }
+
+
 BUILTIN_FLEETS: dict[str, Callable[[], dict[str, Any]]] = {
     "demo": _demo,
     "tower": _tower,
     "single": _single,
+    "today": _today,
 }
 
 

@@ -37,6 +37,23 @@ LIBRARY: dict[str, tuple[float, str, str, str, int, int, int, int, int]] = {
     "tinyllama:1b": (0.64, "1B", "Q4_0", "llama", 22, 2048, 32, 4, 2048),
     "gemma2:2b": (1.63, "2.6B", "Q4_0", "gemma2", 26, 2304, 8, 4, 8192),
     "phi3:mini": (2.18, "3.8B", "Q4_0", "phi3", 32, 3072, 32, 32, 131072),
+    "gemma3:4b": (3.34, "4.3B", "Q4_K_M", "gemma3", 34, 2560, 8, 4, 131072),
+    "qwen2.5vl:7b": (5.97, "8.3B", "Q4_K_M", "qwen25vl", 28, 3584, 28, 4, 128000),
+    "gpt-oss:20b": (13.78, "20.9B", "MXFP4", "gptoss", 24, 2880, 64, 8, 131072),
+    # embedding models (F16 BERT-style encoders)
+    "nomic-embed-text:latest": (0.27, "137M", "F16", "nomic-bert", 12, 768, 12, 12, 2048),
+    "mxbai-embed-large:latest": (0.67, "334M", "F16", "bert", 24, 1024, 16, 16, 512),
+    "all-minilm:latest": (0.05, "23M", "F16", "bert", 6, 384, 12, 12, 512),
+    "paraphrase-multilingual:latest": (0.56, "278M", "F16", "bert", 12, 768, 12, 12, 512),
+}
+
+# Cloud models as `ollama pull` leaves them: a manifest pointing at ollama.com. The figures
+# are what `/api/tags` and `/api/show` report from the stub's config (no weights here).
+CLOUD: dict[str, tuple[float, str, str, str, int, int, int, int, int]] = {
+    "gpt-oss:120b-cloud": (3.84e-7, "116.8B", "MXFP4", "gptoss", 36, 2880, 64, 8, 131072),
+    "gpt-oss:20b-cloud": (3.84e-7, "20.9B", "MXFP4", "gptoss", 24, 2880, 64, 8, 131072),
+    "qwen3-coder:480b-cloud": (3.84e-7, "480.2B", "FP8", "qwen3moe", 62, 6144, 96, 8, 262144),
+    "deepseek-v3.1:671b-cloud": (3.84e-7, "671.0B", "FP8", "deepseek2", 61, 7168, 128, 128, 163840),
 }
 
 # Bits per weight of common GGUF quantizations, used to guess a file size.
@@ -60,8 +77,28 @@ _SHAPES = [
     (float("inf"), 80, 8192, 64, 8),
 ]
 
-_TOOLS = ("llama3.1", "llama3.2", "llama3.3", "mistral", "mixtral", "qwen2.5", "qwen3")
-_THINKING = ("qwen3", "deepseek-r1")
+_TOOLS = ("llama3.1", "llama3.2", "llama3.3", "mistral", "mixtral", "qwen2.5", "qwen3",
+          "gpt-oss", "deepseek-v3")
+_THINKING = ("qwen3", "deepseek-r1", "gpt-oss", "deepseek-v3")
+_NO_TOOLS = ("qwen2.5vl", "qwen3-vl")  # names that start like a tool family but lack tools
+_INSERT = ("qwen2.5-coder", "codellama", "starcoder2", "deepseek-coder-v2", "codegemma")
+_VISION = ("gemma3", "qwen2.5vl", "qwen3-vl", "llava", "llama3.2-vision", "minicpm-v", "moondream")
+_EMBEDDING = ("nomic-embed", "mxbai-embed", "all-minilm", "snowflake-arctic-embed", "bge-",
+              "paraphrase-multilingual", "granite-embedding", "embeddinggemma")
+
+
+def is_cloud_name(name: str) -> bool:
+    """`gpt-oss:120b-cloud` or `gpt-oss:cloud`: a pulled cloud model (internal/modelref)."""
+    _, tag = split_name(name)
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
+def cloud_base(name: str) -> str:
+    """The model's name on the cloud: the tag without `-cloud` (`gpt-oss:120b`)."""
+    base, tag = split_name(name)
+    if tag == "cloud":
+        return base
+    return f"{base}:{tag[: -len('-cloud')]}"
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -107,6 +144,12 @@ def size_label(params: float) -> str:
 
 def guess_family(base: str) -> str:
     short = base.rsplit("/", 1)[-1]
+    if short.startswith(("nomic-embed",)):
+        return "nomic-bert"
+    if short.startswith(_EMBEDDING):
+        return "bert"
+    if short.startswith("gpt-oss"):
+        return "gptoss"
     if short.startswith(("qwen2", "deepseek-r1")):
         return "qwen2"
     if short.startswith("qwen3"):
@@ -130,10 +173,17 @@ def guess_shape(params: float) -> tuple[int, int, int, int]:
 
 
 def guess_capabilities(base: str, family: str) -> list[str]:
+    """Capabilities in Ollama's order (completion, tools, insert, vision, thinking; or embedding)."""
     short = base.rsplit("/", 1)[-1]
+    if short.startswith(_EMBEDDING) or "bert" in family:
+        return ["embedding"]
     caps = ["completion"]
-    if short.startswith(_TOOLS):
+    if short.startswith(_TOOLS) and not short.startswith(_NO_TOOLS):
         caps.append("tools")
-    if short.startswith(_THINKING) or family == "qwen3":
+    if short.startswith(_INSERT):
+        caps.append("insert")
+    if short.startswith(_VISION):
+        caps.append("vision")
+    if (short.startswith(_THINKING) or family == "qwen3") and not short.startswith("qwen3-coder"):
         caps.append("thinking")
     return caps

@@ -1,150 +1,78 @@
-"""One simulated Ollama server on 127.0.0.1: the HTTP API over a HostEngine.
+"""The HTTP side of a simulated Ollama server on 127.0.0.1: plumbing, sinks, the route table.
 
-Routes and wording follow Ollama's server (routes.go): `/`, `/api/version`,
-`/api/tags`, `/api/ps`, `/api/show`, `/api/generate`, `/api/chat`; streamed
-answers are NDJSON in chunked transfer encoding; errors are `{"error": "..."}`
-(404 `model 'x' not found`, 400 `model is required`, 500 out of memory). Two
-extra routes: `/metrics` (the host's exporter) and `/sim/*` (test control).
+A route is `handler(host, body, sink)`. Ollama's own routes answer through a
+`Sink` that writes JSON or NDJSON (chunked); the OpenAI-compatible routes wrap
+the same handlers with sinks that translate each object, as Ollama's
+`middleware/openai.go` wraps its handlers with response writers. A `SimError`
+raised before an answer starts becomes the sink's error response. Routes
+(routes.go's list): `/`, `/api/version`, `/api/status`, `/api/tags`, `/api/ps`,
+`/api/show`, `/api/generate`, `/api/chat`, `/api/embed`, `/api/embeddings`,
+`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`,
+`/v1/models/{model}`; and two of the simulator's own: `/metrics` (the host's
+exporter) and `/sim/*` (test control).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import socket
 import socketserver
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from smartollama.sim import metrics
-from smartollama.sim.engine import (
-    FOREVER,
-    PROMPT_SPEEDUP,
-    HostEngine,
-    Plan,
-    Runner,
-    SimError,
-    context_ids,
-    parse_keep_alive,
-    plan_answer,
-    rfc3339,
-)
-from smartollama.sim.spec import DEFAULT_NUM_CTX, HostSpec, ModelSpec
+from smartollama.sim.wire import EMPTY_BODY, SimError
 
-DEFAULT_FAILURE = "llama runner process has terminated: exit status 2"
+if TYPE_CHECKING:
+    from smartollama.sim.host import SimHost
+
+JSON_TYPE = "application/json; charset=utf-8"
+_GO_JSON_CONTEXT = (("Expecting property name", "looking for beginning of object key string"),
+                    ("Expecting ':'", "after object key"),
+                    ("Expecting ',' delimiter", "after object key:value pair"))
 
 
-class RequestRecord(NamedTuple):
-    """One request a host received: method, path, and the JSON body (None without one)."""
-
-    method: str
-    path: str
-    body: Any
+class Closed(Exception):
+    """The client or the simulated server went away mid-answer."""
 
 
-@dataclass
-class Failure:
-    status: int = 500
-    error: str = DEFAULT_FAILURE
-    after_chunks: int | None = None  # None: fail before the answer starts
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def digest_of(name: str) -> str:
-    return hashlib.sha256(f"sim:{name}".encode()).hexdigest()
+class Sink:
+    """How a handler answers: Ollama's JSON, or NDJSON lines in a chunked stream."""
+
+    stream_type = "application/x-ndjson"
+
+    def __init__(self, out: _Handler, body: Any = None) -> None:
+        self.out = out
+
+    def json(self, status: int, obj: Any) -> None:
+        self.out.whole(status, JSON_TYPE, dumps(obj))
+
+    def error(self, exc: SimError) -> None:
+        self.json(exc.status, exc.body())
+
+    def start(self) -> None:
+        self.out.stream_start(self.stream_type)
+
+    def line(self, obj: Any) -> None:
+        self.out.stream_write(dumps(obj) + b"\n")
+
+    def end(self) -> None:
+        self.out.stream_end()
+
+    def check(self) -> None:
+        """Raise Closed when the simulated server stopped since the request began."""
+        self.out.check()
 
 
-def _modified_at(name: str) -> str:
-    base = 1_746_889_608.639712648  # 2025-05-10
-    offset = int.from_bytes(hashlib.sha256(name.encode()).digest()[:3]) % 5_000_000
-    return rfc3339(base - offset)
+Handler = Callable[["SimHost", Any, Sink], None]
 
 
-def details_of(model: ModelSpec) -> dict[str, Any]:
-    return {
-        "parent_model": "",
-        "format": "gguf",
-        "family": model.family,
-        "families": [model.family],
-        "parameter_size": model.parameter_size,
-        "quantization_level": model.quantization,
-    }
-
-
-_FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9,
-               "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14,
-               "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32}
-
-_TEMPLATES = {
-    "llama": (
-        "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>"
-        "{{ end }}{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}"
-        "<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n{{ .Response }}<|eot_id|>",
-        ['"<|start_header_id|>"', '"<|end_header_id|>"', '"<|eot_id|>"'],
-    ),
-    "chatml": (
-        "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
-        "{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}"
-        "<|im_start|>assistant\n{{ .Response }}<|im_end|>\n",
-        ['"<|im_start|>"', '"<|im_end|>"'],
-    ),
-}
-
-
-def show_of(model: ModelSpec) -> dict[str, Any]:
-    arch = model.family or "llama"
-    kind = "chatml" if arch.startswith("qwen") else "llama"
-    template, stops = _TEMPLATES[kind]
-    parameters = "\n".join(f"{'stop':<30} {s}" for s in stops)
-    head_dim = model.head_dim
-    info: dict[str, Any] = {
-        "general.architecture": arch,
-        "general.file_type": _FILE_TYPES.get((model.quantization or "").upper(), 15),
-        "general.parameter_count": model.parameter_count,
-        "general.quantization_version": 2,
-        f"{arch}.attention.head_count": model.head_count,
-        f"{arch}.attention.head_count_kv": model.head_count_kv,
-        f"{arch}.attention.key_length": head_dim,
-        f"{arch}.attention.value_length": head_dim,
-        f"{arch}.attention.layer_norm_rms_epsilon": 1e-05,
-        f"{arch}.block_count": model.block_count,
-        f"{arch}.context_length": model.context_length,
-        f"{arch}.embedding_length": model.embedding_length,
-        f"{arch}.feed_forward_length": int(model.embedding_length * 3.5),  # type: ignore[operator]
-        f"{arch}.rope.dimension_count": head_dim,
-        f"{arch}.rope.freq_base": 500000 if kind == "llama" else 1000000,
-        f"{arch}.vocab_size": 128256 if kind == "llama" else 151936,
-        "tokenizer.ggml.model": "gpt2",
-    }
-    modelfile = (
-        '# Modelfile generated by "ollama show"\n'
-        "# To build a new Modelfile based on this one, replace the FROM line with:\n"
-        f"# FROM {model.name}\n\n"
-        f"FROM ~/.ollama/models/blobs/sha256-{digest_of(model.name + '/blob')}\n"
-        f'TEMPLATE """{template}"""\n'
-        + "".join(f"PARAMETER stop {s}\n" for s in stops)
-    )
-    return {
-        "license": "",
-        "modelfile": modelfile,
-        "parameters": parameters,
-        "template": template,
-        "details": details_of(model),
-        "model_info": info,
-        "capabilities": list(model.capabilities or []),
-        "modified_at": _modified_at(model.name),
-    }
-
-
-# --- HTTP ------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
+class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     # socketserver's default listen backlog is 5: a burst of clients (a script starting
     # 32 `sollama run`s at once) would wait on SYN retransmits. Ollama's Go server uses
@@ -174,16 +102,13 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that went away is not news
 
 
-class _Closed(Exception):
-    """The client or the simulated server went away mid-answer."""
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small NDJSON writes must not wait for delayed ACKs
     server_version = "ollama"
     sys_version = ""
-    server: _Server
+    server: SimServer
+    epoch = 0
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -203,8 +128,6 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    # plumbing -------------------------------------------------------------------
-
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -218,40 +141,58 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(length) if length > 0 else b""
 
+    def _decode(self, raw: bytes) -> tuple[Any, SimError | None]:
+        if not raw.strip():
+            return EMPTY_BODY, None
+        try:
+            return json.loads(raw), None
+        except json.JSONDecodeError as exc:  # worded as Go's encoding/json words it
+            text = raw.decode("utf-8", "replace")
+            if exc.pos >= len(text.rstrip()):
+                return EMPTY_BODY, SimError(400, "unexpected EOF")
+            where = next((go for py, go in _GO_JSON_CONTEXT if exc.msg.startswith(py)),
+                         "looking for beginning of value")
+            return EMPTY_BODY, SimError(400, f"invalid character '{text[exc.pos]}' {where}")
+        except ValueError:
+            return EMPTY_BODY, SimError(400, "invalid request body: not UTF-8")
+
     def _dispatch(self, method: str) -> None:
         host = self.server.sim
+        self.epoch = host._epoch
         path = urlsplit(self.path).path
-        raw = self._read_body()
-        body: Any = None
-        bad_json: str | None = None
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                bad_json = f"invalid request body: {exc.msg}"
-            except ValueError:
-                bad_json = "invalid request body: not UTF-8"
+        body, bad = self._decode(self._read_body())
         if not path.startswith("/sim/"):
-            host._log(RequestRecord(method, path, body))
-        routes = _ROUTES.get(path)
-        if routes is None:
-            self._text(404, "404 page not found")
+            host._log_request(method, path, None if body is EMPTY_BODY else body)
+        found = find_route(path)
+        if found is None:
+            self.whole(404, "text/plain; charset=utf-8", b"404 page not found")
             return
-        handler = routes.get("GET" if method == "HEAD" and "HEAD" in routes else method)
-        if handler is None:
-            self._text(405, "405 method not allowed")
+        routes, param = found
+        entry = routes.get("GET" if method == "HEAD" and "HEAD" in routes else method)
+        if entry is None:
+            self.whole(405, "text/plain; charset=utf-8", b"405 method not allowed")
             return
+        handler, sink_type = entry
+        if param is not None:
+            body = {"model": param}
+        sink = sink_type(self, None if bad else body)
         try:
-            if bad_json is not None:
-                raise SimError(400, bad_json)
-            handler(self, body)
+            if bad is not None:
+                raise bad
+            handler(host, body, sink)
         except SimError as exc:
-            with contextlib.suppress(OSError, _Closed):
-                self._json(exc.status, {"error": exc.message})
-        except (OSError, _Closed):
+            with contextlib.suppress(OSError, Closed):
+                sink.error(exc)
+        except (OSError, Closed):
             self.close_connection = True
 
-    def _send(self, status: int, content_type: str, data: bytes) -> None:
+    # what sinks write with ----------------------------------------------------------------
+
+    def check(self) -> None:
+        if self.server.sim._epoch != self.epoch:
+            raise Closed()
+
+    def whole(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -259,505 +200,54 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _json(self, status: int, obj: Any) -> None:
-        self._send(status, "application/json; charset=utf-8",
-                   json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
-
-    def _text(self, status: int, text: str) -> None:
-        self._send(status, "text/plain; charset=utf-8", text.encode())
-
-    def _stream_start(self) -> None:
+    def stream_start(self, content_type: str) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
-    def _stream_line(self, obj: Any, epoch: int) -> None:
-        if self.server.sim._epoch != epoch:
-            raise _Closed()
-        data = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    def stream_write(self, data: bytes) -> None:
+        self.check()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
-    def _stream_end(self) -> None:
+    def stream_end(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
 
-    # routes ------------------------------------------------------------------------
 
-    def r_root(self, _body: Any) -> None:
-        self._text(200, "Ollama is running")
-
-    def r_version(self, _body: Any) -> None:
-        self._json(200, {"version": self.server.sim.spec.version})
-
-    def r_tags(self, _body: Any) -> None:
-        models = [
-            {
-                "name": m.name,
-                "model": m.name,
-                "modified_at": _modified_at(m.name),
-                "size": m.size_bytes,
-                "digest": digest_of(m.name),
-                "details": details_of(m),
-            }
-            for m in self.server.sim.spec.models
-        ]
-        self._json(200, {"models": models})
-
-    def r_ps(self, _body: Any) -> None:
-        self._json(200, {"models": self.server.sim.ps()})
-
-    def r_show(self, body: Any) -> None:
-        req = _require_object(body)
-        name = req.get("model") or req.get("name") or ""
-        if not name:
-            raise SimError(400, "model is required")
-        model = self.server.sim.spec.model(name)
-        if model is None:
-            raise SimError(404, f"model '{name}' not found")
-        self._json(200, show_of(model))
-
-    def r_metrics(self, _body: Any) -> None:
-        host = self.server.sim
-        if host.metrics_delay_s > 0:
-            time.sleep(host.metrics_delay_s)
-        text = metrics.render(host.engine)
-        if text is None:
-            self._text(404, "404 page not found")
-            return
-        self._send(200, metrics.CONTENT_TYPE, text.encode())
-
-    def r_generate(self, body: Any) -> None:
-        self._inference(body, chat=False)
-
-    def r_chat(self, body: Any) -> None:
-        self._inference(body, chat=True)
-
-    def r_control(self, body: Any) -> None:
-        self._json(200, self.server.sim.control(_require_object(body)))
-
-    def r_state(self, _body: Any) -> None:
-        self._json(200, self.server.sim.state())
-
-    # inference -----------------------------------------------------------------------
-
-    def _inference(self, body: Any, *, chat: bool) -> None:
-        host = self.server.sim
-        engine = host.engine
-        epoch = host._epoch
-        req = _require_object(body)
-        name = req.get("model") or ""
-        if not isinstance(name, str) or not name:
-            raise SimError(400, "model is required")
-        model = host.spec.model(name)
-        if model is None:
-            raise SimError(404, f"model '{name}' not found")
-        keep_alive = parse_keep_alive(req.get("keep_alive"))
-        options = req.get("options") or {}
-        think_req = req.get("think")
-        if think_req not in (None, False, "") and not model.thinking:
-            raise SimError(400, f'"{name}" does not support thinking')
-        think = model.thinking and think_req not in (False, "")
-        if chat:
-            messages = req.get("messages") or []
-            users = [m.get("content") or "" for m in messages if isinstance(m, dict)
-                     and m.get("role") == "user"]
-            prompt = users[-1] if users else ""
-            extra = "".join(str(m.get("content") or "") for m in messages[:-1]
-                            if isinstance(m, dict))
-            empty = not messages
-        else:
-            prompt = req.get("prompt") or ""
-            extra = str(req.get("system") or "")
-            empty = prompt == ""
-
-        def final_only(reason: str) -> dict[str, Any]:
-            out: dict[str, Any] = {"model": name, "created_at": rfc3339(time.time(), utc=True)}
-            if chat:
-                out["message"] = {"role": "assistant", "content": ""}
-            else:
-                out["response"] = ""
-            out.update(done=True, done_reason=reason)
-            return out
-
-        if empty and keep_alive == 0:
-            engine.unload(model.name)
-            self._json(200, final_only("unload"))
-            return
-
-        slot, queued_real = engine.enter()
-        try:
-            failure = host._take_failure()
-            if failure is not None and (failure.after_chunks is None or req.get("stream") is False):
-                raise SimError(failure.status, failure.error)
-            num_ctx = int(options.get("num_ctx") or DEFAULT_NUM_CTX)
-            num_ctx = max(1, min(num_ctx, int(model.context_length)))  # type: ignore[arg-type]
-            num_gpu = options.get("num_gpu")
-            runner, load_s = engine.acquire(model, num_ctx, num_gpu)
-            try:
-                if load_s > 0:
-                    engine.sleep(load_s)
-                    engine.loaded(runner)
-                elif not runner.ready.is_set():  # another request is loading it
-                    start = time.monotonic()
-                    runner.ready.wait(600)
-                    waited = time.monotonic() - start
-                    load_s = waited / engine.time_scale if engine.time_scale > 0 else 0.0
-                if empty:
-                    self._json(200, final_only("load"))
-                    return
-                num_predict = options.get("num_predict")
-                plan = plan_answer(
-                    model, host.name, str(prompt), prompt_extra=extra, fmt=req.get("format"),
-                    think=think, num_predict=None if num_predict is None else int(num_predict),
-                )
-                queued_s = queued_real / engine.time_scale if engine.time_scale > 0 else 0.0
-                self._answer(req, chat, name, plan, runner, load_s, queued_s, failure, epoch)
-            finally:
-                engine.release(runner, keep_alive)
-        finally:
-            engine.leave(slot)
-
-    def _answer(self, req: dict[str, Any], chat: bool, name: str, plan: Plan, runner: Runner,
-                load_s: float, queued_s: float, failure: Failure | None, epoch: int) -> None:
-        engine = self.server.sim.engine
-        tps = engine.tokens_per_s(runner)
-        prompt_s = plan.prompt_tokens / (tps * PROMPT_SPEEDUP)
-        eval_s = plan.eval_count / tps
-        stream = req.get("stream") is not False
-        engine.sleep(prompt_s)
-
-        def chunk(kind: str, text: str) -> dict[str, Any]:
-            out: dict[str, Any] = {"model": name, "created_at": rfc3339(time.time(), utc=True)}
-            if chat:
-                msg = {"role": "assistant", "content": text if kind == "response" else ""}
-                if kind == "thinking":
-                    msg["thinking"] = text
-                out["message"] = msg
-            else:
-                out["response"] = text if kind == "response" else ""
-                if kind == "thinking":
-                    out["thinking"] = text
-            out["done"] = False
-            return out
-
-        if stream:
-            self._stream_start()
-            for i, (kind, text) in enumerate(plan.chunks()):
-                if failure is not None and i == failure.after_chunks:
-                    self._stream_line({"error": failure.error}, epoch)
-                    self._stream_end()
-                    return
-                engine.sleep(1.0 / tps)
-                self._stream_line(chunk(kind, text), epoch)
-            if failure is not None:  # asked to fail after more chunks than there were
-                self._stream_line({"error": failure.error}, epoch)
-                self._stream_end()
-                return
-        else:
-            engine.sleep(eval_s)
-            if self.server.sim._epoch != epoch:
-                raise _Closed()
-
-        response = "" if stream else "".join(plan.response)
-        thinking = "" if stream else "".join(plan.thinking)
-        final: dict[str, Any] = {"model": name, "created_at": rfc3339(time.time(), utc=True)}
-        if chat:
-            msg: dict[str, Any] = {"role": "assistant", "content": response}
-            if thinking:
-                msg["thinking"] = thinking
-            final["message"] = msg
-        else:
-            final["response"] = response
-            if thinking:
-                final["thinking"] = thinking
-        final["done"] = True
-        final["done_reason"] = plan.done_reason
-        if not chat and not req.get("raw"):
-            tokens = [str(i) for i in range(plan.prompt_tokens)] + plan.thinking + plan.response
-            final["context"] = context_ids(tokens)
-        total_s = queued_s + load_s + prompt_s + eval_s + 0.001
-        final.update(
-            total_duration=int(total_s * 1e9),
-            load_duration=int(load_s * 1e9),
-            prompt_eval_count=plan.prompt_tokens,
-            prompt_eval_duration=int(prompt_s * 1e9),
-            eval_count=plan.eval_count,
-            eval_duration=int(eval_s * 1e9),
-        )
-        if stream:
-            self._stream_line(final, epoch)
-            self._stream_end()
-        else:
-            self._json(200, final)
+RouteTable = dict[str, dict[str, tuple[Handler, type[Sink]]]]
+_ROUTES: RouteTable = {}
+_PREFIXES: RouteTable = {}  # "/v1/models/" + a model name
 
 
-def _require_object(body: Any) -> dict[str, Any]:
-    if body is None:
-        raise SimError(400, "missing request body")
-    if not isinstance(body, dict):
-        raise SimError(400, "json: cannot unmarshal into Go value of type api.Request")
-    return body
+def find_route(path: str) -> tuple[dict[str, tuple[Handler, type[Sink]]], str | None] | None:
+    if not _ROUTES:
+        _build_routes()
+    if path in _ROUTES:
+        return _ROUTES[path], None
+    for prefix, routes in _PREFIXES.items():
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return routes, unquote(path[len(prefix):])
+    return None
 
 
-_ROUTES: dict[str, dict[str, Any]] = {
-    "/": {"GET": _Handler.r_root, "HEAD": _Handler.r_root},
-    "/api/version": {"GET": _Handler.r_version, "HEAD": _Handler.r_version},
-    "/api/tags": {"GET": _Handler.r_tags, "HEAD": _Handler.r_tags},
-    "/api/ps": {"GET": _Handler.r_ps},
-    "/api/show": {"POST": _Handler.r_show},
-    "/api/generate": {"POST": _Handler.r_generate},
-    "/api/chat": {"POST": _Handler.r_chat},
-    "/metrics": {"GET": _Handler.r_metrics},
-    "/sim/control": {"POST": _Handler.r_control},
-    "/sim/state": {"GET": _Handler.r_state},
-}
+def _build_routes() -> None:
+    from smartollama.sim import inference, native, openai_compat
 
-
-# --- the host ---------------------------------------------------------------------------
-
-_CONTROL_KEYS = {"readings", "fail_next", "metrics_delay_s", "load", "unload", "clear_requests",
-                 "time_scale", "restart_after_s"}
-
-
-class SimHost:
-    """A simulated Ollama server: start/stop it, and steer it from a test.
-
-    `requests` logs every API call it received (not `/sim/*`). `stop()` closes the
-    port and drops open connections, as a crashed server would; `start()` binds the
-    same port again with a fresh server (only the spec's preloaded models loaded).
-    """
-
-    def __init__(self, spec: HostSpec, time_scale: float = 1.0) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.port = spec.port
-        self.engine = HostEngine(spec, time_scale)
-        self.requests: list[RequestRecord] = []
-        self.metrics_delay_s = 0.0
-        self._failures: deque[Failure] = deque()
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._conns: set[socket.socket] = set()
-        self._epoch = 0
-        self._started_before = False
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<SimHost {self.name} {self.url} {state}>"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"{self.url}/metrics"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def time_scale(self) -> float:
-        return self.engine.time_scale
-
-    @time_scale.setter
-    def time_scale(self, value: float) -> None:
-        self.engine.time_scale = float(value)
-
-    # lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> SimHost:
-        if self._server is not None:
-            return self
-        if self._started_before:
-            self.engine.reset()
-        server = _Server(self.port, self)
-        self.port = server.server_address[1]
-        self._server = server
-        self._started_before = True
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02},
-            name=f"sim-{self.name}", daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._epoch += 1
-        self.engine.halt()
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-            self._conns.clear()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-
-    def restart_after(self, seconds: float) -> None:
-        """Stop now and start again (same port) after `seconds`, from another thread."""
-
-        def run() -> None:
-            self.stop()
-            time.sleep(max(0.0, seconds))
-            self.start()
-
-        threading.Thread(target=run, name=f"sim-restart-{self.name}", daemon=True).start()
-
-    def __enter__(self) -> SimHost:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._conns.add(conn)
-            else:
-                self._conns.discard(conn)
-
-    def _log(self, record: RequestRecord) -> None:
-        with self._lock:
-            self.requests.append(record)
-
-    def _take_failure(self) -> Failure | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
-
-    # steering ------------------------------------------------------------------------
-
-    @property
-    def readings(self) -> dict[str, float]:
-        return self.engine.readings()
-
-    def set_readings(self, **values: float | None) -> None:
-        """Change sensor values; None removes a sensor (its series disappear)."""
-        from smartollama.sim.spec import READING_KEYS
-
-        unknown = set(values) - set(READING_KEYS)
-        if unknown:
-            raise ValueError(f"unknown readings {sorted(unknown)}; known: {', '.join(READING_KEYS)}")
-        self.engine.set_readings(values)
-
-    def fail_next(self, status: int = 500, error: str = DEFAULT_FAILURE, *,
-                  after_chunks: int | None = None, times: int = 1) -> None:
-        """The next `times` generate/chat requests fail: before the answer starts (HTTP
-        `status` + `{"error": error}`), or after `after_chunks` streamed chunks (an
-        `{"error": ...}` line, as Ollama reports a runner dying mid-stream)."""
-        with self._lock:
-            for _ in range(times):
-                self._failures.append(Failure(int(status), str(error), after_chunks))
-
-    def clear_failures(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-    def load(self, name: str, keep_alive: float | str = -1, num_ctx: int = DEFAULT_NUM_CTX) -> None:
-        """Load a model now, without the simulated load time."""
-        self.engine.preload(name, parse_keep_alive(keep_alive), num_ctx)
-
-    def unload(self, name: str | None = None) -> list[str]:
-        """Unload a model, or all of them."""
-        from smartollama.sim.library import normalize_name
-
-        return self.engine.unload(None if name is None else normalize_name(name))
-
-    @property
-    def loaded(self) -> list[str]:
-        return [r.model.name for r in self.engine.runners()]
-
-    def ps(self) -> list[dict[str, Any]]:
-        """The `/api/ps` models, longest-lived first."""
-        rows = []
-        for r in self.engine.runners():
-            expires = r.expires_wall
-            if expires == FOREVER:
-                expires = time.time() + 2**63 / 1e9
-            rows.append((expires, {
-                "name": r.model.name,
-                "model": r.model.name,
-                "size": r.size,
-                "digest": digest_of(r.model.name),
-                "details": details_of(r.model),
-                "expires_at": rfc3339(expires),
-                "size_vram": r.size_vram,
-                "context_length": r.num_ctx,
-            }))
-        rows.sort(key=lambda row: -row[0])
-        return [row[1] for row in rows]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    def requests_to(self, path: str) -> list[RequestRecord]:
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
-
-    def control(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """Apply settings given as JSON (what `POST /sim/control` takes); returns `state()`."""
-        unknown = set(settings) - _CONTROL_KEYS
-        if unknown:
-            raise SimError(400, f"unknown control keys {sorted(unknown)}; known: {', '.join(sorted(_CONTROL_KEYS))}")
-        try:
-            if "readings" in settings:
-                self.set_readings(**(settings["readings"] or {}))
-            if "fail_next" in settings:
-                spec = settings["fail_next"]
-                if spec is None or spec is False:
-                    self.clear_failures()
-                else:
-                    self.fail_next(**({} if spec is True else spec))
-            if "metrics_delay_s" in settings:
-                self.metrics_delay_s = float(settings["metrics_delay_s"] or 0)
-            if "time_scale" in settings:
-                self.time_scale = float(settings["time_scale"])
-            if settings.get("clear_requests"):
-                self.clear_requests()
-            unload = settings.get("unload")
-            if unload is True or unload == "all":
-                self.unload()
-            elif unload:
-                for n in [unload] if isinstance(unload, str) else unload:
-                    self.unload(n)
-            load = settings.get("load")
-            if load:
-                for n in [load] if isinstance(load, str) else load:
-                    self.load(n)
-        except (TypeError, ValueError) as exc:
-            raise SimError(400, str(exc)) from None
-        state = self.state()
-        if settings.get("restart_after_s") is not None:
-            self.restart_after(float(settings["restart_after_s"]))
-        return state
-
-    def state(self) -> dict[str, Any]:
-        dev, ram = self.engine.memory_used()
-        with self._lock:
-            requests = [r._asdict() for r in self.requests]
-            failures = len(self._failures)
-        return {
-            "name": self.name,
-            "url": self.url,
-            "port": self.port,
-            "hardware": self.spec.hardware,
-            "readings": self.readings,
-            "loaded": self.ps(),
-            "memory": {"device_used": dev, "device_total": self.engine.device_bytes,
-                       "ram_used": ram, "ram_total": self.engine.ram_bytes},
-            "queued": self.engine.queued,
-            "active": self.engine.active,
-            "pending_failures": failures,
-            "metrics_delay_s": self.metrics_delay_s,
-            "time_scale": self.time_scale,
-            "requests": requests,
-        }
+    table: RouteTable = {
+        "/": {"GET": (native.root, Sink), "HEAD": (native.root, Sink)},
+        "/api/version": {"GET": (native.version, Sink), "HEAD": (native.version, Sink)},
+        "/api/status": {"GET": (native.status, Sink)},
+        "/api/tags": {"GET": (native.tags, Sink), "HEAD": (native.tags, Sink)},
+        "/api/ps": {"GET": (native.ps, Sink)},
+        "/api/show": {"POST": (native.show, Sink)},
+        "/api/generate": {"POST": (inference.generate, Sink)},
+        "/api/chat": {"POST": (inference.chat, Sink)},
+        "/api/embed": {"POST": (native.embed, Sink)},
+        "/api/embeddings": {"POST": (native.embeddings, Sink)},
+        "/metrics": {"GET": (native.metrics_route, Sink)},
+        "/sim/control": {"POST": (native.control, Sink)},
+        "/sim/state": {"GET": (native.state, Sink)},
+    }
+    table.update(openai_compat.ROUTES)
+    _PREFIXES.update(openai_compat.PREFIX_ROUTES)
+    _ROUTES.update(table)

@@ -21,9 +21,15 @@ METRICS_STYLES = ("nvidia_gpu_exporter", "dcgm", "amd", "node", "none")
 READING_KEYS = ("fan_pct", "temp_c", "power_w", "power_limit_w", "util_pct", "energy_j")
 
 GB = 1e9
+GIB = 1024**3
 KV_BYTES_PER_VALUE = 2  # f16 cache
 OVERHEAD_BYTES = 256 * 1024 * 1024  # runner + compute graph, beyond weights and cache
 DEFAULT_NUM_CTX = 4096
+# The version of Ollama whose API the simulator follows (its source read at v0.33.0-rc2).
+OLLAMA_VERSION = "0.33.0"
+CLOUD_HOST = "https://ollama.com:443"
+CLOUD_STUB_BYTES = 384  # what `/api/tags` reports for a pulled cloud model: a manifest, no weights
+CLOUD_STATES = ("ok", "disabled", "signed_out")
 
 
 _T = TypeVar("_T")
@@ -48,11 +54,17 @@ class ModelSpec:
     head_count_kv: int | None = None
     context_length: int | None = None
     capabilities: list[str] | None = None
+    remote_host: str | None = None  # a cloud model: where it runs (names ending -cloud/:cloud)
+    remote_model: str | None = None  # its name there
 
     def __post_init__(self) -> None:
         self.name = library.normalize_name(self.name)
-        known = library.LIBRARY.get(self.name)
+        given_size = self.size_gb
+        known = library.LIBRARY.get(self.name) or library.CLOUD.get(self.name)
         base, tag = library.split_name(self.name)
+        if library.is_cloud_name(self.name):
+            self.remote_host = self.remote_host or CLOUD_HOST
+            self.remote_model = self.remote_model or library.cloud_base(self.name)
         if known:
             size, psize, quant, fam, blocks, emb, heads, kv, ctx = known
         else:
@@ -78,6 +90,8 @@ class ModelSpec:
         self.context_length = int(self.context_length or ctx)
         if self.capabilities is None:
             self.capabilities = library.guess_capabilities(base, self.family)
+        if self.remote and given_size is None:
+            self.size_gb = CLOUD_STUB_BYTES / GB
         if self.size_gb <= 0:
             raise SpecError(f"model {self.name}: size_gb must be positive")
 
@@ -101,13 +115,26 @@ class ModelSpec:
             * self.head_dim * int(num_ctx) * KV_BYTES_PER_VALUE
         )
 
-    def memory_need(self, num_ctx: int = DEFAULT_NUM_CTX) -> int:
-        """Bytes a loaded runner holds: weights + KV cache + a fixed overhead."""
-        return self.size_bytes + self.kv_cache_bytes(num_ctx) + OVERHEAD_BYTES
+    def memory_need(self, num_ctx: int = DEFAULT_NUM_CTX, parallel: int = 1) -> int:
+        """Bytes a loaded runner holds: weights + KV cache (one context per parallel
+        slot, as Ollama sizes it) + a fixed overhead."""
+        return self.size_bytes + self.kv_cache_bytes(num_ctx * max(1, parallel)) + OVERHEAD_BYTES
+
+    def has(self, capability: str) -> bool:
+        return capability in (self.capabilities or [])
 
     @property
     def thinking(self) -> bool:
-        return "thinking" in (self.capabilities or [])
+        return self.has("thinking")
+
+    @property
+    def embedding(self) -> bool:
+        return self.has("embedding")
+
+    @property
+    def remote(self) -> bool:
+        """A cloud model: listed and answered, never loaded here (no local memory)."""
+        return bool(self.remote_host and self.remote_model)
 
     @classmethod
     def from_any(cls, value: Any, where: str = "") -> ModelSpec:
@@ -135,8 +162,12 @@ class HostSpec:
     loaded: list[str] = field(default_factory=list)  # loaded at start, kept forever
     readings: dict[str, float] = field(default_factory=dict)  # a missing key: no sensor
     metrics_style: str = "none"
-    num_parallel: int = 1
-    version: str = "0.12.0"
+    num_parallel: int = 1  # OLLAMA_NUM_PARALLEL: request slots; each holds its own KV cache
+    # OLLAMA_CONTEXT_LENGTH: the context a model loads with when a request sets no num_ctx;
+    # 0 picks Ollama's default by device memory (4096 / 32768 / 262144), see default_num_ctx
+    context_length: int = 0
+    cloud: str = "ok"  # cloud models: "ok", "disabled" (OLLAMA_NO_CLOUD) or "signed_out"
+    version: str = OLLAMA_VERSION
     device_name: str | None = None  # as the exporter reports it, e.g. "NVIDIA GeForce RTX 4090"
 
     def __post_init__(self) -> None:
@@ -159,6 +190,13 @@ class HostSpec:
         self.readings = {k: float(v) for k, v in self.readings.items() if v is not None}
         if self.num_parallel < 1:
             raise SpecError(f"{where}: num_parallel must be at least 1")
+        if self.context_length < 0:
+            raise SpecError(f"{where}: context_length must be 0 (automatic) or positive")
+        if self.cloud not in CLOUD_STATES:
+            raise SpecError(f"{where}: cloud {self.cloud!r} is not one of {', '.join(CLOUD_STATES)}")
+        for n in self.loaded:
+            if self.model(n).remote:  # type: ignore[union-attr]
+                raise SpecError(f"{where}: cloud model {n!r} cannot be loaded locally")
         if self.load_gb_per_s <= 0 or self.tokens_per_s <= 0:
             raise SpecError(f"{where}: load_gb_per_s and tokens_per_s must be positive")
         if self.device_name is None:
@@ -168,6 +206,29 @@ class HostSpec:
     def on_cpu(self) -> bool:
         """True when the host has no device memory: everything runs from system RAM."""
         return self.hardware == "cpu" or self.vram_gb <= 0
+
+    def default_num_ctx(self) -> int:
+        """The context length a request without num_ctx gets: OLLAMA_CONTEXT_LENGTH when set,
+        else Ollama's tier by total device memory (routes.go: >= 47 GiB 262144,
+        >= 23 GiB 32768, else 4096; a CPU host has none). Capped per model by num_ctx_for."""
+        if self.context_length:
+            return self.context_length
+        vram = 0.0 if self.on_cpu else self.vram_gb * GB
+        if vram >= 47 * GIB:
+            return 262144
+        if vram >= 23 * GIB:
+            return 32768
+        return 4096
+
+    def num_ctx_for(self, model: ModelSpec, requested: int | None = None) -> int:
+        """The context a runner of `model` gets: the request's num_ctx or the default,
+        at least 4, at most the model's trained context (sched.go, llm/server.go)."""
+        wanted = max(4, int(requested) if requested is not None else self.default_num_ctx())
+        return min(wanted, int(model.context_length or wanted))
+
+    def parallel_for(self, model: ModelSpec) -> int:
+        """Parallel slots a runner gets (and KV caches it holds): 1 for embedding models."""
+        return 1 if model.embedding else self.num_parallel
 
     @property
     def memory_gb(self) -> float:
