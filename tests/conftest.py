@@ -22,10 +22,6 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     for var in ("SOLLAMA_MODE", "OLLAMA_HOST", "SOLLAMA_DEBUG", "SOLLAMA_OLLAMA_BIN"):
         monkeypatch.delenv(var, raising=False)
-    from smartollama import app
-
-    app.config.cache_clear()
-    app.state.cache_clear()
 
 
 def run_sollama(*args: str, input: str | None = None, env: dict[str, str] | None = None,

@@ -83,6 +83,13 @@ def closed_port() -> int:
 
 
 def write_state(state_dir: Path, caches: dict[str, object]) -> Path:
+    """Write a state cache whose ``kind:ID`` keys name backends of the config
+    beside ``state_dir``; the file keys them by host URL, as sollama does."""
+    import tomllib
+
+    listed = tomllib.loads((state_dir.parent / "config.toml").read_text()).get("backends", [])
+    hosts = {b["id"]: complete.base_url(b["host"]) for b in listed}
+    caches = {f"{k.partition(':')[0]}:{hosts[k.partition(':')[2]]}": v for k, v in caches.items()}
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "state.json"
     path.write_text(json.dumps({"schema": 1, "mode": None, "history": [], "caches": caches}))

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from smartollama import app
 from smartollama.state import SCHEMA, State, StateStore
 
 
@@ -28,8 +27,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOLLAMA_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("SOLLAMA_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("SOLLAMA_MODE", raising=False)
-    app.config.cache_clear()
-    app.state.cache_clear()
 
 
 def _child(script: str, *args: str) -> subprocess.Popen[str]:

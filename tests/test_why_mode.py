@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from smartollama import app
+from smartollama import paths
 from smartollama.cli import cli
+from smartollama.env import Environment
 from smartollama.errors import SollamaError
 from smartollama.explain import explain
 from smartollama.state import StateStore
@@ -61,11 +62,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOLLAMA_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("SOLLAMA_CONFIG", str(config))
     monkeypatch.delenv("SOLLAMA_MODE", raising=False)
-    app.config.cache_clear()
-    app.state.cache_clear()
-    yield
-    app.config.cache_clear()
-    app.state.cache_clear()
 
 
 #: a terminal wide enough that no row of `why` wraps (each is checked whole)
@@ -73,8 +69,6 @@ WIDE = {"COLUMNS": "200"}
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    app.config.cache_clear()
-    app.state.cache_clear()
     return CliRunner().invoke(cli, list(args), env=env)
 
 
@@ -166,7 +160,7 @@ def override_verdict() -> Verdict:
 @pytest.fixture
 def recorded() -> list[dict]:
     """Three decisions recorded the way the run path records them; newest first."""
-    store = StateStore(app.state_dir())
+    store = StateStore(paths.state_dir())
     with store.update() as st:
         for v in (substitute_verdict(), refuse_verdict(), override_verdict()):
             st.add_verdict(v.to_dict(), cap=200)
@@ -195,13 +189,13 @@ def test_mode_set_then_show() -> None:
     assert r.exit_code == 0, r.output
     assert r.output.startswith("mode set to night")
     assert "fan ≤ 25%" in r.output
-    assert StateStore(app.state_dir()).read().mode == "night"
+    assert StateStore(paths.state_dir()).read().mode == "night"
     r = invoke("mode")
     assert r.output.startswith("mode: night (saved with `sollama mode NAME`)")
     r = invoke("mode", "--reset")
     assert r.exit_code == 0
     assert "saved mode cleared; mode: balanced" in r.output
-    assert StateStore(app.state_dir()).read().mode is None
+    assert StateStore(paths.state_dir()).read().mode is None
 
 
 def test_mode_env_wins_over_the_saved_mode() -> None:
@@ -222,7 +216,7 @@ def test_mode_unknown_names_the_closest_then_the_modes_in_order() -> None:
     assert r.exception.message.startswith(
         "unknown mode 'quite' (did you mean 'quiet'?); configured modes: ")
     assert r.exception.message.endswith(", ".join(MODES))      # the config's order, stable
-    assert StateStore(app.state_dir()).read().mode is None
+    assert StateStore(paths.state_dir()).read().mode is None
 
 
 def test_mode_unknown_in_env_is_named() -> None:
@@ -324,12 +318,12 @@ def test_why_list(recorded: list[dict]) -> None:
 
 def test_why_path_and_clear(recorded: list[dict]) -> None:
     r = invoke("why", "--path")
-    assert r.output.strip() == str(app.state_dir())
-    assert (app.state_dir() / "state.json").is_file()
-    assert (app.state_dir() / "history.jsonl").is_file()
+    assert r.output.strip() == str(paths.state_dir())
+    assert (paths.state_dir() / "state.json").is_file()
+    assert (paths.state_dir() / "history.jsonl").is_file()
     r = invoke("why", "--clear")
     assert r.exit_code == 0 and "cleared 3 recorded decisions" in r.output
-    st = StateStore(app.state_dir()).read()
+    st = StateStore(paths.state_dir()).read()
     assert st.history == []
     assert st.mode == "quiet"                                       # kept
     assert st.learned_figures("ollama-nvidia").tps_samples == {"llama3:70b": 1}
@@ -350,7 +344,7 @@ def test_rich_layout_says_the_same() -> None:
     for v in (override_verdict(), refuse_verdict()):
         buf = io.StringIO()
         Console(file=buf, width=160, no_color=True, force_terminal=False).print(
-            explain(v, app.config(), rich=True))
+            explain(v, Environment().config, rich=True))
         out = buf.getvalue()
         assert v.id in out
         assert "ollama-npu" in out and "ollama-nvidia" in out
@@ -362,7 +356,7 @@ def test_rich_layout_says_the_same() -> None:
 def test_installed_command(recorded: list[dict], tmp_path: Path) -> None:
     if not SOLLAMA.exists():
         pytest.skip("the sollama console script is not installed next to this Python")
-    env = dict(os.environ, SOLLAMA_STATE_DIR=str(app.state_dir()),
+    env = dict(os.environ, SOLLAMA_STATE_DIR=str(paths.state_dir()),
                SOLLAMA_CONFIG=str(tmp_path / "config.toml"))
     p = subprocess.run([str(SOLLAMA), "why", "--json"], capture_output=True, text=True,
                        env=env, timeout=60)

@@ -106,7 +106,7 @@ def read_config() -> dict[str, Any]:
     """
     import tomllib
 
-    from smartollama.config import config_file_name
+    from smartollama.paths import config_file_name
 
     data: dict[str, Any] = {}
     try:
@@ -140,7 +140,7 @@ def read_caches() -> dict[str, Any]:
     """The state cache's TTL caches (`caches`; a schema-0 file's `cache`), or {}."""
     import json
 
-    from smartollama.app import state_dir
+    from smartollama.paths import state_dir
 
     try:
         with open(state_dir() / "state.json", "rb") as f:
@@ -186,10 +186,11 @@ def model_tags(only: str | None = None, *, budget_s: float | None = None
     for b in cfg["backends"]:
         if only and b["id"] != only:
             continue
-        value, fresh = _entry(caches, f"tags:{b['id']}", cfg["tags_ttl_s"], now)
+        url = base_url(b["host"])     # the state cache keys hosts by their URL
+        value, fresh = _entry(caches, f"tags:{url}", cfg["tags_ttl_s"], now)
         if isinstance(value, list):
             out[b["id"]] = [m for m in value if isinstance(m, dict)]
-        if not fresh and not _entry(caches, f"down:{b['id']}", DOWN_TTL_S, now)[1]:
+        if not fresh and not _entry(caches, f"down:{url}", DOWN_TTL_S, now)[1]:
             ask.append(b)
     if ask and budget_s > 0:
         out.update(_fetch_tags(ask, budget_s))

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import ConfigError, SollamaError
 from smartollama.hosts import DEFAULT_PORT, parse_host, redact, split_credentials
+from smartollama.paths import config_file_name as config_file_name
+from smartollama.paths import config_path as config_path
+from smartollama.paths import state_dir_name
 from smartollama.record import field, record
 from smartollama.vocab import TIER_ALIASES, TIERS
 
@@ -354,23 +357,6 @@ def parse_hours(spec: str) -> tuple[int, int]:
 # -- loading ----------------------------------------------------------------------
 
 
-def config_path() -> Path:
-    """The config file: SOLLAMA_CONFIG, else `config.toml` in the user config dir."""
-    from pathlib import Path
-
-    return Path(config_file_name())
-
-
-def config_file_name() -> str:
-    """`config_path()` as a string: a routed call leaves pathlib unimported."""
-    env = os.environ.get("SOLLAMA_CONFIG")
-    if env:
-        return os.path.expanduser(env)
-    import platformdirs
-
-    return os.path.join(platformdirs.user_config_dir("sollama"), "config.toml")
-
-
 def _shown(name: str) -> str:
     """A path as `str(Path(name))` shows it (the file named in messages)."""
     body = name[1:] if name.startswith("/") else name
@@ -396,12 +382,13 @@ def default_config() -> Config:
                   source="<built-in defaults>")
 
 
-def load_config(path: Path | str | None = None) -> Config:
+def load_config(path: Path | str | None = None, *, state_dir: str | None = None) -> Config:
     """Load the config file; the built-in default when there is none.
 
     A file named explicitly (argument or SOLLAMA_CONFIG) must exist. A file
     validated before and unchanged since (see `_key`) is read back from the
-    state directory without validating it again.
+    state directory (``state_dir``, else SOLLAMA_STATE_DIR's) without
+    validating it again.
     """
     explicit = path is not None or bool(os.environ.get("SOLLAMA_CONFIG"))
     name = os.path.expanduser(os.fspath(path)) if path is not None else config_file_name()
@@ -418,14 +405,14 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(f"{source}: cannot read config file: {e.strerror or e}") from None
     text = raw.decode("utf-8", errors="replace")
     key = _key(name, source, raw)
-    kept = _read_kept(key)
+    kept = _read_kept(key, state_dir)
     if kept is not None:
         try:
             return Config.from_dict(_with_secrets(kept, text), source)
         except (KeyError, TypeError, AttributeError, ValueError, IndexError):
             pass    # kept by another version of these classes: validate again
     normalised = _validate(text, source)
-    _keep(key, normalised)
+    _keep(key, normalised, state_dir)
     return Config.from_dict(normalised, source)
 
 
@@ -491,18 +478,17 @@ def _code_stamp() -> str:
     return f"{__version__}:{':'.join(stamps)}"
 
 
-def _cache_path() -> str:
-    from smartollama.app import state_dir_name
-
-    return os.path.join(state_dir_name(), CACHE_FILE)
+def _cache_path(state_dir: str | None = None) -> str:
+    return os.path.join(state_dir or state_dir_name(), CACHE_FILE)
 
 
-def _read_kept(key: dict[str, str]) -> dict[str, Any] | None:
+def _read_kept(key: dict[str, str], state_dir: str | None = None) -> dict[str, Any] | None:
     """The normalised config kept for exactly this key, else None."""
     import json
 
     try:
-        with open(_cache_path(), "rb") as f:
+        fd = os.open(_cache_path(state_dir), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
             kept = json.load(f)
     except (OSError, ValueError):
         return None
@@ -512,7 +498,7 @@ def _read_kept(key: dict[str, str]) -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
-def _keep(key: dict[str, str], normalised: dict[str, Any]) -> None:
+def _keep(key: dict[str, str], normalised: dict[str, Any], state_dir: str | None = None) -> None:
     """Keep the normalised config for the next call; best effort (a read-only
     state directory only costs the next call a validation). Credentials (backends'
     headers, a URL's user:password) are not kept: a call reads them from the file
@@ -522,11 +508,16 @@ def _keep(key: dict[str, str], normalised: dict[str, Any]) -> None:
     backends = [_without_secrets(b) for b in normalised["backends"]]
     data = json.dumps({"key": key, "config": {**normalised, "backends": backends}},
                       ensure_ascii=False).encode("utf-8")
-    path = _cache_path()
-    tmp = os.path.join(os.path.dirname(path), f".{CACHE_FILE}.{os.getpid()}.tmp")
+    from smartollama.state.files import unsafe_directory
+
+    path = _cache_path(state_dir)
+    tmp = os.path.join(os.path.dirname(path), f".{CACHE_FILE}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if unsafe_directory(os.path.dirname(path)):
+            return      # the state store says so, once
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
         try:
             os.write(fd, data)
         finally:

@@ -1,24 +1,28 @@
 """Gather a FleetSnapshot: every backend's models, loaded models and telemetry.
 
-All I/O for a decision happens here, in parallel (one thread per backend),
+All I/O for a decision happens here, through the Environment's host access,
+in one parallel pass (one thread per backend that the caches cannot answer),
 each part under a time budget, and through the state cache's TTL entries so a
 burst of calls in a script asks the hosts and the hardware once. The result is
 plain data for `routing.decide()`. When the caches answer everything (a burst's
-later calls), no thread is started.
+later calls), no thread is started and no lock is taken.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from smartollama import names
-from smartollama.config import Backend, Config
+from smartollama.config import Backend
 from smartollama.errors import SollamaError
 from smartollama.fleet import BackendState, FleetSnapshot, LoadedModel, ModelInfo
 from smartollama.record import field, record
-from smartollama.state import State, StateStore
+from smartollama.state import State, key
 from smartollama.telemetry.base import Reading
+
+if TYPE_CHECKING:
+    from smartollama.env import Environment
 
 #: how long "unreachable" is remembered, so a burst does not wait on a dead host each call
 UNREACHABLE_TTL_S = 2.0
@@ -33,77 +37,106 @@ class _Gathered:
     memo: dict[str, Any] | None = None
 
 
-def gather(config: Config, store: StateStore, *, models: tuple[str, ...] = (),
-           now: float | None = None, telemetry: bool = True,
-           backends: list[Backend] | None = None, state: State | None = None) -> FleetSnapshot:
-    """Snapshot the fleet. `models` are names worth an `/api/show` (cached a day);
-    ``state``: the state cache as the caller has already read it."""
-    t = time.time() if now is None else now
-    cached = state if state is not None else store.read()
+def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = True,
+           backends: list[Backend] | None = None,
+           then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
+    """Snapshot the fleet. `models` are names worth an `/api/show` (cached a day).
+
+    One pass: what the state cache answers is used at once, and what it lacks
+    is asked of every host and probe in parallel, under the state lock, so
+    that in a burst the first caller refreshes and the others (waiting for
+    the lock) use what it wrote. ``then(state, snapshot)`` runs inside that
+    same lock (the caller's own changes ride on the same write); with nothing
+    to refresh no lock is taken and ``then`` is not called.
+    """
+    config = env.config
+    t = env.now()
     chosen = backends if backends is not None else config.backends
     wanted = tuple(names.canonical(m).lower() for m in models if m and m != "auto")
-
     # this machine's free RAM, read once per call, when a backend is local
     free_gb = _system_free_gb() if any(_is_local(b.host) for b in chosen) else None
 
-    def one(b: Backend, offline: bool) -> _Gathered | None:
-        return _one(b, config, cached, t, wanted, telemetry, offline=offline,
-                    system_free_gb=free_gb if _is_local(b.host) else None)
+    pages = None if all(b.telemetry.source != "prometheus" for b in chosen) else _pages()
 
-    found = {b.id: one(b, True) for b in chosen}     # what the caches answer, at once
-    todo = [b for b in chosen if found[b.id] is None]
-    if len(todo) == 1:
-        found[todo[0].id] = one(todo[0], False)
-    elif todo:
-        from concurrent.futures import ThreadPoolExecutor
+    def one(b: Backend, cached: State, offline: bool, until: float | None = None
+            ) -> _Gathered | None:
+        return _one(b, env, cached, t, wanted, telemetry, offline=offline, pages=pages,
+                    until=until, system_free_gb=free_gb if _is_local(b.host) else None)
 
-        with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
-            found.update(zip([b.id for b in todo], pool.map(lambda b: one(b, False), todo),
-                             strict=True))
-    results = [r for r in found.values() if r is not None]
-    snap = FleetSnapshot(time=t)
-    puts = [r for r in results if r.cache_puts or r.memo is not None]
-    for r in results:
-        snap.backends[r.state.id] = r.state
-    if puts:
-        with store.update() as st:
-            for r in puts:
-                for key, value in r.cache_puts.items():
-                    st.cache_put(key, value, t)
-                if r.memo is not None:
-                    st.memos[r.state.id] = r.memo
+    found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
+    if all(g is not None for g in found.values()):
+        return _snapshot(t, found)
+    _prepare([b for b in chosen if found[b.id] is None], telemetry)
+    with env.store.update(required=False) as st:    # waits while another caller refreshes
+        locked_at = env.now()
+        for b in chosen:
+            if found[b.id] is None:
+                found[b.id] = one(b, st, True, locked_at)     # what that caller wrote
+        todo = [b for b in chosen if found[b.id] is None]
+        if len(todo) == 1:
+            found[todo[0].id] = one(todo[0], st, False)
+        elif todo:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+                found.update(zip([b.id for b in todo],
+                                 pool.map(lambda b: one(b, st, False), todo), strict=True))
+        stamp = env.now()       # when they were asked: a waiter's clock has moved on
+        for g in found.values():
+            if g is not None:
+                for key, value in g.cache_puts.items():
+                    st.cache_put(key, value, stamp)
+                if g.memo is not None:
+                    st.memos[g.state.id] = g.memo
+        snap = _snapshot(t, found)
+        if then is not None:
+            then(st, snap)
     return snap
 
 
-def _one(b: Backend, config: Config, cached: State, now: float, wanted: tuple[str, ...],
-         telemetry: bool, *, offline: bool = False,
-         system_free_gb: float | None = None) -> _Gathered | None:
+def _snapshot(t: float, found: dict[str, _Gathered | None]) -> FleetSnapshot:
+    snap = FleetSnapshot(time=t)
+    for g in found.values():
+        if g is not None:
+            snap.backends[g.state.id] = g.state
+    return snap
+
+
+def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[str, ...],
+         telemetry: bool, *, offline: bool = False, pages: Any = None,
+         until: float | None = None, system_free_gb: float | None = None) -> _Gathered | None:
     """One backend's state. ``offline``: from the state cache only; None when
-    that would need a host or a probe."""
+    that would need a host or a probe. ``until``: see `State.cache_get`. Cache
+    keys name the host's URL."""
+    config = env.config
+
+    def get(k: str, ttl_s: float) -> Any:
+        return cached.cache_get(k, ttl_s, now, until=until)
+
     g = _Gathered(BackendState(id=b.id))
     st = g.state
     st.system_free_gb = system_free_gb
     client = None
     try:
-        down = cached.cache_get(f"down:{b.id}", UNREACHABLE_TTL_S, now)
+        down = get(key("down", b.host), UNREACHABLE_TTL_S)
         if down:
             # remembered as down: not asked again, and not re-stamped (it expires)
             st.reachable, st.error = False, str(down)
             raise _Remembered
-        tags = cached.cache_get(f"tags:{b.id}", config.cache.tags_ttl_s, now)
+        tags = get(key("tags", b.host), config.cache.tags_ttl_s)
         if tags is None:
             if offline:
                 return None
-            client = _client(b, config)
+            client = env.client(b)
             tags = client.tags()
-            g.cache_puts[f"tags:{b.id}"] = tags
-        ps = cached.cache_get(f"ps:{b.id}", config.cache.ps_ttl_s, now)
+            g.cache_puts[key("tags", b.host)] = tags
+        ps = get(key("ps", b.host), config.cache.ps_ttl_s)
         if ps is None:
             if offline:
                 return None
-            client = client or _client(b, config)
+            client = client or env.client(b)
             ps = client.ps()
-            g.cache_puts[f"ps:{b.id}"] = ps
+            g.cache_puts[key("ps", b.host)] = ps
         st.models = {}
         for m in tags:
             info = model_info_from_tags(m)
@@ -112,35 +145,37 @@ def _one(b: Backend, config: Config, cached: State, now: float, wanted: tuple[st
         for m in ps:
             lm = loaded_from_ps(m)
             st.loaded[lm.name.lower()] = lm
-        for key in wanted:
-            if key in st.models:
-                show = cached.cache_get(f"show:{b.id}:{key}", config.cache.show_ttl_s, now)
+        for name in wanted:
+            if name in st.models:
+                show = get(key("show", b.host, name), config.cache.show_ttl_s)
                 if show is None:
                     if offline:
                         return None
-                    client = client or _client(b, config)
+                    client = client or env.client(b)
                     try:
-                        show = _show_summary(client.show(st.models[key].name))
+                        show = _show_summary(client.show(st.models[name].name))
                     except SollamaError:
                         show = {}
-                    g.cache_puts[f"show:{b.id}:{key}"] = show
-                st.models[key] = with_show(st.models[key], show)
+                    g.cache_puts[key("show", b.host, name)] = show
+                st.models[name] = with_show(st.models[name], show)
     except _Remembered:
         pass
     except SollamaError as e:
         st.reachable = False
         st.error = e.message
-        g.cache_puts[f"down:{b.id}"] = e.message
+        g.cache_puts[key("down", b.host)] = e.message
     finally:
         if client is not None:
             client.close()
     if telemetry:
-        hit = cached.cache_get(f"telemetry:{b.id}", config.cache.telemetry_ttl_s, now)
-        if hit is None and offline:
+        hit = get(key("telemetry", b.host), config.cache.telemetry_ttl_s)
+        if hit is not None:
+            st.reading = Reading.from_dict(hit)
+        elif offline:
             return None
-        st.reading, fresh, g.memo = _reading(b, config, cached, now)
-        if fresh:
-            g.cache_puts[f"telemetry:{b.id}"] = st.reading.to_dict()
+        else:
+            st.reading, g.memo = env.probe(b, cached.memos.get(b.id), now, pages=pages)
+            g.cache_puts[key("telemetry", b.host)] = st.reading.to_dict()
     # the learned figures last: an offline pass that needs a host stops before them
     st.learned = cached.learned_figures(b.id)
     st.in_flight = cached.in_flight_count(b.id, now)
@@ -148,34 +183,31 @@ def _one(b: Backend, config: Config, cached: State, now: float, wanted: tuple[st
     return g
 
 
+def _prepare(todo: list[Backend], telemetry: bool) -> None:
+    """Import the HTTP client and the telemetry sources before taking the lock:
+    under a burst, every other caller waits while the lock is held."""
+    import smartollama.ollama  # noqa: F401
+
+    if telemetry:
+        from smartollama.telemetry.dispatch import prepare
+
+        for b in todo:
+            prepare(b.telemetry, b.hardware)
+
+
+def _pages() -> Any:
+    from smartollama.telemetry.dispatch import Pages
+
+    return Pages()
+
+
 class _Remembered(Exception):
     """A backend the state cache remembers as unreachable (for UNREACHABLE_TTL_S)."""
 
 
-def _client(b: Backend, config: Config) -> Any:
-    from smartollama.ollama import OllamaClient
-
-    return OllamaClient.for_backend(b, config.timeouts)
-
-
-def _reading(b: Backend, config: Config, cached: State, now: float
-             ) -> tuple[Reading, bool, dict[str, Any] | None]:
-    """(reading, whether it is fresh, the probe's memo to keep)."""
-    hit = cached.cache_get(f"telemetry:{b.id}", config.cache.telemetry_ttl_s, now)
-    if hit is not None:
-        return Reading.from_dict(hit), False, None
-    from smartollama.telemetry import probe
-
-    reading, memo = probe(b.telemetry, hardware=b.hardware, memo=cached.memos.get(b.id), now=now)
-    return reading, True, memo
-
-
-def fresh_reading(b: Backend, store: StateStore) -> Reading:
-    """Probe one backend now, bypassing the cache (energy before/after a run)."""
-    from smartollama.telemetry import probe
-
-    memo = store.read().memos.get(b.id)
-    reading, _ = probe(b.telemetry, hardware=b.hardware, memo=memo, now=time.time())
+def fresh_reading(b: Backend, env: Environment) -> Reading:
+    """Probe one backend now, bypassing the cache (energy after a run)."""
+    reading, _ = env.probe(b, env.state().memos.get(b.id), env.now())
     return reading
 
 
@@ -261,5 +293,4 @@ def _system_free_gb() -> float | None:
                     return int(line.split()[1]) * 1024 / 1e9
     except OSError:
         return None
-    return None
     return None

@@ -14,9 +14,9 @@ def config_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON instead of TOML.")
 def show(as_json: bool) -> int:
     """Print the effective config: the file merged with the built-in defaults."""
-    from smartollama import app
+    from smartollama.env import Environment
 
-    cfg = app.config()
+    cfg = Environment().config
     data = cfg.to_dict(exclude_none=True)
     for b in data.get("backends", []):   # never print credentials
         if b.get("headers"):
@@ -45,9 +45,9 @@ def _with_stars(url: str) -> str:
 @config_command.command("check")
 def check() -> int:
     """Validate the config file; exit 1 with the file and key on an error."""
-    from smartollama import app
+    from smartollama.env import Environment
 
-    cfg = app.config()
+    cfg = Environment().config
     click.echo(f"{cfg.source}: ok ({len(cfg.backends)} backend(s), modes: "
                f"{', '.join(cfg.modes)}; default mode {cfg.default_mode})")
     return 0
@@ -56,7 +56,7 @@ def check() -> int:
 @config_command.command("path")
 def path() -> int:
     """Print where sollama looks for its config file."""
-    from smartollama.config import config_path
+    from smartollama.paths import config_path
 
     click.echo(str(config_path()))
     return 0

@@ -47,7 +47,7 @@ def _report(config: Config, store: StateStore, name: str, source: str) -> dict[s
         "source": source,
         "limits": _limits(config, name),
         "default_mode": config.default_mode,
-        "saved_mode": store.read().mode,
+        "saved_mode": store.view().mode,
         "modes": {m: {"limits": lim.limits(), **({"description": lim.description}
                                                   if lim.description else {})}
                   for m, lim in config.modes.items()},
@@ -68,13 +68,14 @@ def mode_command(name: str | None, reset: bool, as_json: bool) -> None:
     SOLLAMA_MODE, above default_mode). Without it, shows the mode in force,
     where it came from, and the configured modes.
     """
-    from smartollama import app
+    from smartollama.env import Environment
     from smartollama.errors import SollamaError, UsageError
 
     if name and reset:
         raise UsageError("give a mode NAME or --reset, not both")
-    config = app.config()
-    store = app.state()
+    env = Environment()
+    config = env.config
+    store = env.store
     try:
         if name or reset:
             if name and name not in config.modes:
@@ -84,10 +85,10 @@ def mode_command(name: str | None, reset: bool, as_json: bool) -> None:
             if not store.saved:
                 why = "; ".join(store.drain_warnings()) or "the state cache could not be written"
                 raise SollamaError(f"mode not saved: {why}")
-            env = os.environ.get("SOLLAMA_MODE", "").strip()
-            if env and env != name:
-                store.warn(f"SOLLAMA_MODE={env} is set and overrides the saved mode here")
-        saved = store.read().mode
+            from_env = os.environ.get("SOLLAMA_MODE", "").strip()
+            if from_env and from_env != name:
+                store.warn(f"SOLLAMA_MODE={from_env} is set and overrides the saved mode here")
+        saved = store.view().mode
         if saved and saved not in config.modes:
             store.warn(f"the saved mode {saved!r} is not in the config; "
                        f"using default_mode {config.default_mode!r}")

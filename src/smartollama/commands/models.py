@@ -20,11 +20,11 @@ def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
     """(backend id, rows) for every reachable backend; warnings for the others."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from smartollama import app
+    from smartollama.env import Environment
     from smartollama.errors import SollamaError, UnreachableError
     from smartollama.ollama import OllamaClient
 
-    config = app.config()
+    config = Environment().config
 
     def one(b: Any) -> tuple[str, list[dict[str, Any]] | str]:
         try:

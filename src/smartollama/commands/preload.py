@@ -43,9 +43,10 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     """Load models per the time-of-day schedule (`[[preload]]` in the config)."""
     import time
 
-    from smartollama import app
+    from smartollama.env import Environment
 
-    config = app.config()
+    env = Environment()
+    config = env.config
     if when == "schedule":
         if not config.preload:
             click.echo("no [[preload]] rules in the config")
@@ -70,10 +71,9 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     from smartollama.routing import decide
     from smartollama.run.stream import parse_keepalive
 
-    store = app.state()
-    state = store.read()
-    mode = current_mode(config, store, state=state)[0]
-    snap = snapshot.gather(config, store, models=tuple(models), state=state)
+    store = env.store
+    mode = current_mode(config, store, state=env.state())[0]
+    snap = snapshot.gather(env, models=tuple(models))
     failed = 0
     for model in models:
         try:
@@ -96,10 +96,12 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
             click.echo(f"{v.model_used}: loaded on {v.backend_used} for {keepalive}")
             if b is not None:
                 # the next model is planned with this host's memory as it is now
+                from smartollama.state import key
+
                 with store.update() as st:
-                    st.cache_drop(f"ps:{b.id}")
-                    st.cache_drop(f"telemetry:{b.id}")
-                fresh = snapshot.gather(config, store, models=tuple(models), backends=[b])
+                    st.cache_drop(key("ps", b.host))
+                    st.cache_drop(key("telemetry", b.host))
+                fresh = snapshot.gather(env, models=tuple(models), backends=[b])
                 snap.backends[b.id] = fresh.backends[b.id]
         except SollamaError as e:
             click.echo(f"{model}: not loaded ({e.message})")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -13,11 +11,9 @@ from smartollama.complete import complete_backends, complete_models, complete_mo
 from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
 if TYPE_CHECKING:
-    from smartollama.config import Config
+    from smartollama.env import Environment
     from smartollama.fleet import Request
-    from smartollama.state import State, StateStore
     from smartollama.verdict import Verdict
-
 
 
 def routing_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,51 +80,46 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     as `ollama run` does. With neither a prompt nor piped input on a terminal,
     an interactive session starts (/bye to leave, \"\"\" for several lines).
     """
-    from smartollama import app
+    from smartollama import api
+    from smartollama.env import Environment
 
+    env = Environment()
     words = list(prompt)
-    stdin_tty = sys.stdin.isatty()
+    stdin_tty = env.stdin_tty
     if not stdin_tty:
-        words = [_piped_text(), *words]
+        words = [_piped_text(env.stdin), *words]
     text = " ".join(words)
     _check_text(text)
     interactive = stdin_tty and not words
-    config = app.config()
-    store = app.state()
-    state = store.read()    # once: each read parses state.json
-    request = build_request(model, config, store, state=state, **_routing(routing))
-    verdict = decide(request, config, store, prompt=text, state=state)
+    request = build_request(model, env, **_routing(routing))
+    verdict = _route(request, env, prompt=text, will_run=True)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
-        report(verdict)
+        report(verdict, env)
     if verdict.action == "refuse":
-        if config.history.enabled:
-            with store.update() as st:
-                st.add_verdict(verdict.to_dict(), config.history.size)
+        api.record(verdict, env)
         if routing.get("as_json"):
-            sys.stderr.write(verdict.to_json() + "\n")
-        _warn_state(store)
+            env.stderr.write(verdict.to_json() + "\n")
+        env.warn_state()
         raise click.exceptions.Exit(3)
     from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
-        truncate=truncate, wordwrap=sys.stdout.isatty() and not nowordwrap and stdin_tty,
-        verbose=verbose, spinner=sys.stderr.isatty(),
+        truncate=truncate, wordwrap=env.stdout_tty and not nowordwrap and stdin_tty,
+        verbose=verbose, spinner=env.stderr_tty,
     )
     if request.num_ctx:
         opts.options["num_ctx"] = request.num_ctx
     if interactive:
         from smartollama.run.interactive import repl
 
-        return repl(verdict, opts, config, store)
-    from smartollama.run.execute import execute
-
+        return repl(verdict, opts, env.config, env.store)
     try:
-        execute(verdict, opts, config, store)
+        api.run(verdict, opts, env)
     finally:
         if routing.get("as_json"):
-            sys.stderr.write(verdict.to_json() + "\n")
-    _warn_state(store)
+            env.stderr.write(verdict.to_json() + "\n")
+        env.warn_state()
     return 0
 
 
@@ -143,29 +134,29 @@ def route_command(model: str, **routing: Any) -> int:
     Exit 0 for a runnable decision, 3 for a refusal (with suggestions). The
     line fits 100 columns; `-v` and `sollama why` give the long form.
     """
-    from smartollama import app
+    from smartollama.env import Environment
 
-    config = app.config()
-    store = app.state()
-    state = store.read()    # once: each read parses state.json
-    request = build_request(model, config, store, state=state, interactive=False,
-                            **_routing(routing))
-    verdict = decide(request, config, store, prompt=None, state=state)
+    env = Environment()
+    request = build_request(model, env, interactive=False, **_routing(routing))
+    verdict = _route(request, env, prompt=None)
     if routing.get("as_json"):
         click.echo(verdict.to_json())
     else:
         from smartollama.brief import route_lines
 
         click.echo("\n".join(route_lines(verdict, verbose=routing.get("verbose", False))))
-    _warn_state(store)
+    env.warn_state()
     return 3 if verdict.action == "refuse" else 0
 
 
-def _piped_text() -> str:
+def _piped_text(stdin: IO[str]) -> str:
     """Standard input as the prompt's first part: UTF-8 text, as Ollama's API wants."""
     from smartollama.errors import SollamaError
 
-    data = sys.stdin.buffer.read()
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:      # a text stream an Environment was given
+        return str(stdin.read())
+    data: bytes = buffer.read()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -190,58 +181,57 @@ def _routing(routing: dict[str, Any]) -> dict[str, Any]:
     return {k: routing.get(k) for k in keys}
 
 
-def build_request(model: str, config: Config, store: StateStore, *, mode: str | None,
-                  urgency: str | None, task: str | None, min_quality: float | None,
-                  policy: str | None, backend_id: str | None, num_ctx: int | None,
-                  state: State | None = None, interactive: bool = True) -> Request:
+def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
+                  task: str | None, min_quality: float | None, policy: str | None,
+                  backend_id: str | None, num_ctx: int | None,
+                  interactive: bool = True) -> Request:
     """The request as the router sees it; ``interactive``: a person may be asked
     (policy `ask`) when both stdin and stderr are a terminal."""
+    from smartollama.api import nonce
     from smartollama.app import current_mode
     from smartollama.fleet import Request
 
     return Request(
-        model=model, mode=current_mode(config, store, mode, state=state)[0],
+        model=model, mode=current_mode(env.config, env.store, mode, state=env.state())[0],
         urgency=urgency or "interactive",
         task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
-        num_ctx=num_ctx, can_ask=interactive and sys.stdin.isatty() and sys.stderr.isatty(),
-        nonce=f"{os.getpid()}-{os.urandom(4).hex()}",
+        num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
+        nonce=nonce(),
     )
 
 
-def decide(request: Request, config: Config, store: StateStore, *,
-           prompt: str | None, state: State | None = None) -> Verdict:
-    """Snapshot the fleet, decide, and ask a person when the policy says so."""
-    from smartollama import snapshot
-    from smartollama.routing import decide as route
+def _route(request: Request, env: Environment, *, prompt: str | None,
+           will_run: bool = False) -> Verdict:
+    """`api.route`, then the `ask` menu when the policy wants a person and one is there."""
+    from smartollama import api
 
-    snap = snapshot.gather(config, store, models=(request.model,), state=state)
-    verdict = route(request, snap, config)
-    if verdict.ask and request.can_ask:
-        verdict = _ask(verdict, request, snap, config)
-    if prompt is not None:
-        from smartollama.state import prompt_fields
-
-        for k, v in prompt_fields(prompt, config.history.store_prompts).items():
+    verdict = api.route(request, env, prompt=prompt, will_run=will_run)
+    snap = api.snapshot_of(verdict)
+    if verdict.ask and request.can_ask and snap is not None:
+        fields = {k: getattr(verdict, k) for k in ("prompt_chars", "prompt_sha256", "prompt")
+                  if hasattr(verdict, k)}
+        verdict = _ask(verdict, request, snap, env)
+        for k, v in fields.items():
             setattr(verdict, k, v)
     return verdict
 
 
-def report(verdict: Verdict) -> None:
+def report(verdict: Verdict, env: Environment) -> None:
     """The verdict line and warnings on stderr."""
     from smartollama.brief import PREFIX, stderr_lines
 
-    sys.stderr.write("".join(f"{PREFIX}{line}\n" for line in stderr_lines(verdict)))
-    sys.stderr.flush()
+    env.stderr.write("".join(f"{PREFIX}{line}\n" for line in stderr_lines(verdict)))
+    env.stderr.flush()
 
 
-def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdict:
+def _ask(verdict: Verdict, request: Request, snap: Any, env: Environment) -> Verdict:
     """Policy `ask` on a terminal: each verified option (running the model anyway
     first), or cancel. An option is acted on by deciding again the request its
     printed command makes, so that it does what the menu said."""
     from smartollama.routing import decide as route
     from smartollama.routing.suggest import as_request
 
-    err = sys.stderr
+    err = env.stderr
     err.write(f"sollama: {verdict.reason}\n")
     for i, s in enumerate(verdict.suggestions, 1):
         err.write(f"  {i}) {_menu_label(s, request)}\n")
@@ -252,7 +242,7 @@ def _ask(verdict: Verdict, request: Request, snap: Any, config: Config) -> Verdi
         verdict.ask = False
         return verdict
     picked = verdict.suggestions[choice - 1]
-    chosen = route(as_request(request, picked), snap, config)
+    chosen = route(as_request(request, picked), snap, env.config)
     if chosen.model_used and chosen.model_used != verdict.model_requested \
             and chosen.action == "run":
         chosen.action = "substitute"
@@ -270,8 +260,3 @@ def _menu_label(s: Any, request: Request) -> str:
     if s.mode:
         return f"run {model} in {s.mode} mode on {s.backend}"
     return f"use {model} on {s.backend} ({s.why})"
-
-
-def _warn_state(store: StateStore) -> None:
-    for w in dict.fromkeys(store.warnings):
-        sys.stderr.write(f"sollama: warning: {w}\n")

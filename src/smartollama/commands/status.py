@@ -119,17 +119,15 @@ def render(data: dict[str, Any], width: int = 120) -> Any:
               help="Seconds between refreshes with --watch.")
 def status_command(mode_name: str | None, as_json: bool, watch: bool, interval: float) -> int:
     """Backends, their telemetry against the current mode's limits, loaded models."""
-    from smartollama import app, snapshot
+    from smartollama import snapshot
     from smartollama.app import current_mode
-
-    config = app.config()
-    store = app.state()
+    from smartollama.env import Environment
 
     def collect() -> dict[str, Any]:
-        state = store.read()
-        mode, source = current_mode(config, store, mode_name, state=state)
-        snap = snapshot.gather(config, store, state=state)
-        return status_data(config, snap, mode, source)
+        env = Environment()     # each refresh reads the state afresh
+        mode, source = current_mode(env.config, env.store, mode_name, state=env.state())
+        snap = snapshot.gather(env)
+        return status_data(env.config, snap, mode, source)
 
     if as_json:
         import json

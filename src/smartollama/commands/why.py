@@ -40,15 +40,14 @@ def why_command(n: int, as_json: bool, as_list: bool, show_path: bool, clear: bo
 def _config_and_store() -> tuple[Config | None, StateStore]:
     """The config and state store; with a broken config, the history can
     still be explained (without the config's limits), so warn and go on."""
-    from smartollama import app
+    from smartollama.env import Environment
     from smartollama.errors import ConfigError
 
+    env = Environment()
     try:
-        return app.config(), app.state()
+        return env.config, env.store
     except ConfigError as e:
-        from smartollama.state import StateStore
-
-        store = StateStore(app.state_dir())
+        store = env.store       # the default lock time-out and history size
         store.warn(f"config not loaded ({e.message}); explaining without it")
         return None, store
 

@@ -42,7 +42,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
         if last_error is not None:
             err.write(f"sollama: {outcome.attempts[-1]['backend']} failed ({last_error.message}); "
                       f"falling back to {choice.model} on {choice.backend}\n")
-        energy_before = energy(config, store, choice.backend, verdict)
+        energy_before = energy(config, store, choice.backend, verdict, fresh=False)
         begin(store, choice.backend, verdict.id)
         answer = RunOutcome(choice=choice)
         try:

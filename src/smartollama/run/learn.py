@@ -1,8 +1,11 @@
 """What a run teaches and records: the in-flight entry, learned figures, the history line.
 
-The state is touched before an attempt (`begin`: the request is in flight)
-and after it (`finish`: learn from Ollama's final chunk and `/api/ps`, record
-the verdict).
+The state is touched before an attempt (`begin`: the request is in flight,
+unless `api.route` marked it already in the write it made anyway) and after
+it (`finish`: learn from Ollama's final chunk and `/api/ps`, record the
+verdict). Everything `finish` has is written in one locked write, and a
+writer waits for the lock rather than drop a decision; an attempt that
+failed leaves its changes for the next write (`StateStore.defer`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from smartollama.errors import SollamaError
 from smartollama.ollama import OllamaClient
-from smartollama.state import MIN_LOAD_NS, StateStore
+from smartollama.state import MIN_LOAD_NS, StateStore, key
 
 if TYPE_CHECKING:
     from smartollama.config import Config
@@ -21,24 +24,43 @@ if TYPE_CHECKING:
     from smartollama.verdict import Choice, Verdict
 
 
-def energy(config: Config, store: StateStore, backend_id: str, verdict: Verdict) -> float | None:
-    """The backend's energy counter now (J), when its telemetry has one: a fresh probe.
+def energy(config: Config, store: StateStore, backend_id: str, verdict: Verdict, *,
+           fresh: bool = True) -> float | None:
+    """The backend's energy counter (J), when its telemetry has one.
 
-    Only a source whose reading in the snapshot had an energy counter is probed
-    again, so a run on hardware without one costs no extra sample."""
-    if "energy_j" not in verdict.telemetry.get(backend_id, {}):
+    ``fresh=False`` (before a run): the snapshot's reading, no probe. Else a
+    fresh probe, whose reading replaces the cached one (the run changed the
+    host's memory), so the next call needs none: each exporter is scraped at
+    most once for a warm run. Only a source whose reading in the snapshot had
+    an energy counter is probed, so hardware without one costs no sample."""
+    seen = verdict.telemetry.get(backend_id, {})
+    if "energy_j" not in seen:
         return None
+    if not fresh:
+        value = seen.get("energy_j")
+        return float(value) if isinstance(value, int | float) else None
     b = config.backend(backend_id)
     if b is None:
         return None
-    from smartollama.snapshot import fresh_reading
+    from smartollama.env import Environment
 
-    return fresh_reading(b, store).get("energy_j")
+    now = time.time()
+    reading, memo = Environment(config=config, store=store).probe(
+        b, store.view().memos.get(b.id), now)
+
+    # kept on the verdict (not a field: never recorded) for `finish` to cache
+    verdict.__dict__.setdefault("_after_run", {})[b.host] = (b.id, reading.to_dict(), memo, now)
+    return reading.get("energy_j")
 
 
 def begin(store: StateStore, backend: str, request_id: str) -> None:
-    with store.update() as st:
+    """Mark the request in flight on ``backend`` (unless `api.route` did)."""
+    if (backend, request_id) in store.begun:
+        return
+    with store.update(required=False) as st:
         st.begin_request(backend, request_id, os.getpid(), time.time())
+    if store.saved:
+        store.begun.add((backend, request_id))
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
@@ -48,11 +70,20 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
     if answer is not None and answer.final and not _already_observed(verdict, choice, answer):
         observed = _observe(choice, config)
     now = time.time()
-    with store.update() as st:
+    after = verdict.__dict__.get("_after_run", {}).get(choice.host)
+
+    def change(st: Any) -> None:
         if end:
             st.end_request(choice.backend, verdict.id)
-        # the run changed this backend's memory: its cached reading is stale now
-        st.cache_drop(f"telemetry:{choice.backend}")
+            store.begun.discard((choice.backend, verdict.id))
+        if after is not None:       # read after the run: the next call needs no probe
+            backend_id, reading, memo, t = after
+            st.cache_put(key("telemetry", choice.host), reading, t)
+            if memo:
+                st.memos[backend_id] = memo
+        else:
+            # the run changed this backend's memory: its cached reading is stale now
+            st.cache_drop(key("telemetry", choice.host))
         if answer is not None and answer.final:
             f = answer.final
             size = _model_size(st, choice)
@@ -61,13 +92,22 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
                          eval_duration_ns=f.get("eval_duration"), ttft_s=answer.ttft_s, now=now)
         if observed is not None:
             ps, found = observed
-            st.cache_put(f"ps:{choice.backend}", ps, now)
+            st.cache_put(key("ps", choice.host), ps, now)
             if found is not None:
                 num_ctx = int(found.get("context_length") or config.num_ctx)
                 st.observe_memory(choice.backend, choice.model, num_ctx,
                                   int(found.get("size") or 0), int(found.get("size_vram") or 0), now)
         if record and config.history.enabled:
             st.add_verdict(verdict.to_dict(), config.history.size)
+        st.prune({b.id for b in config.backends}, {b.host for b in config.backends}, now)
+
+    if not record:
+        store.defer(change)     # a failed attempt: written with the next one
+        return
+    from smartollama.api import writer_wait_s
+
+    with store.update(wait_s=writer_wait_s(store.lock_timeout_s)) as st:
+        change(st)
 
 
 def _already_observed(verdict: Verdict, choice: Choice, answer: RunOutcome) -> bool:
@@ -101,7 +141,7 @@ def _observe(choice: Choice, config: Config) -> tuple[list[dict[str, Any]], dict
 def _model_size(st: Any, choice: Choice) -> int | None:
     from smartollama import names
 
-    tags = (st.caches.get(f"tags:{choice.backend}") or {}).get("v") or []
+    tags = (st.caches.get(key("tags", choice.host)) or {}).get("v") or []
     want = names.canonical(choice.model).lower()
     for m in tags:
         if names.canonical(str(m.get("name", ""))).lower() == want:

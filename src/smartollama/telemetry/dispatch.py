@@ -59,12 +59,34 @@ BY_HARDWARE: dict[str, str] = {
 _Result = tuple[Reading, dict[str, Any]]
 
 
+class Pages:
+    """Exporter pages fetched during one pass, by URL: backends that share an
+    exporter (two GPUs behind one dcgm-exporter) cause one scrape, not two.
+    Thread-safe: a second asker waits for the first one's fetch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pages: dict[Any, tuple[threading.Lock, list[Any]]] = {}
+
+    def get(self, url: Any, fetch: Callable[[], tuple[str | None, str | None]]
+            ) -> tuple[str | None, str | None]:
+        with self._lock:
+            entry = self._pages.setdefault(url, (threading.Lock(), []))
+        lock, box = entry
+        with lock:
+            if not box:
+                box.append(fetch())
+        result: tuple[str | None, str | None] = box[0]
+        return result
+
+
 def probe(
     cfg: TelemetryConfig,
     *,
     hardware: str = "auto",
     memo: dict[str, Any] | None = None,
     now: float | None = None,
+    pages: Pages | None = None,
 ) -> _Result:
     """Read `cfg.source` within `cfg.timeout_s`; return (reading, memo for next time).
 
@@ -72,6 +94,7 @@ def probe(
     exporter is a Reading whose fields are NA with the reason. `hardware`
     (a backend's `hardware` key) guides `source = "auto"`. `now` is the epoch
     time stamped on the reading and used for rates (default: the clock).
+    `pages`: exporter pages already fetched in this pass (shared scrapes).
     """
     now = time.time() if now is None else float(now)
     memo = memo if isinstance(memo, dict) else {}
@@ -99,7 +122,7 @@ def probe(
                 _debug("telemetry auto-detection failed")
                 return Reading.unavailable("auto", f"auto-detection failed: {exc}", now), {}
             _preload(name)  # an `auto` pick other than the one preloaded
-        reading, state = _read(name, cfg, memo, now)
+        reading, state = _read(name, cfg, memo, now, pages)
         if picked:
             reading.detail["picked_by"] = f"auto ({hardware})"
         return reading, state
@@ -127,11 +150,18 @@ def resolve_auto(cfg: TelemetryConfig, hardware: str) -> str:
     return "cpu"
 
 
-def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float) -> _Result:
+def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float,
+          pages: Pages | None = None) -> _Result:
     prev = memo.get("state") if memo.get("source") == name else None
     try:
         module = importlib.import_module(f"smartollama.telemetry.{MODULES[name]}")
-        if name == "intel-npu":
+        if name == "prometheus" and pages is not None:
+            url = cfg.url or ""
+            page = pages.get((url, cfg.auth),
+                             lambda: module.fetch(url, module.fetch_timeout_s(cfg),
+                                                  auth=cfg.auth))
+            reading, state = module.read(cfg, prev or {}, now, page=page)
+        elif name == "intel-npu":
             reading, state = module.read_npu(cfg, prev or {}, now)
         else:
             reading, state = module.read(cfg, prev or {}, now)
@@ -139,6 +169,12 @@ def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float) -> 
         _debug("telemetry source %s failed", name)
         return Reading.unavailable(name, f"probe failed: {type(exc).__name__}: {exc}", now), {}
     return reading, ({"source": name, "state": state} if state else {})
+
+
+def prepare(cfg: TelemetryConfig, hardware: str = "auto") -> None:
+    """Import what probing ``cfg`` will need, now (so that a caller can do it
+    before taking a lock rather than while holding it)."""
+    _preload(cfg.source if cfg.source != "auto" else BY_HARDWARE.get(hardware, "nvml"))
 
 
 def _preload(name: str) -> None:

@@ -45,10 +45,13 @@ def preload() -> None:
         import prometheus_client.parser  # noqa: F401
 
 
-def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Reading, dict[str, Any]]:
+def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
+         page: tuple[str | None, str | None] | None = None) -> tuple[Reading, dict[str, Any]]:
+    """``page``: `fetch`'s answer for ``cfg.url`` already had in this pass (`dispatch.Pages`)."""
     # the probe's budget (dispatch) is what stops a stalled exporter, and then the
     # previous memo is kept; httpx's own time-out only frees the worker a little later
-    text, why = fetch(cfg.url or "", cfg.timeout_s * 1.5 + 0.1, auth=cfg.auth)
+    text, why = page if page is not None else fetch(cfg.url or "", fetch_timeout_s(cfg),
+                                                    auth=cfg.auth)
     if why:
         return Reading.unavailable("prometheus", why, now), {}
     try:
@@ -56,6 +59,11 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float) -> tuple[Readin
     except ValueError as exc:
         return Reading.unavailable("prometheus", f"exporter page unreadable: {exc}", now), {}
     return reading_from(samples, dict(cfg.match), prev, now)
+
+
+def fetch_timeout_s(cfg: TelemetryConfig) -> float:
+    """httpx's time-out for a scrape: a little past the probe's budget."""
+    return cfg.timeout_s * 1.5 + 0.1
 
 
 def fetch(url: str, timeout_s: float, auth: str | None = None

@@ -1,0 +1,107 @@
+"""The core's two entry points, shared by the CLI, the proxy and the replay.
+
+``route(request, env) -> Verdict``: gather the fleet in one pass, decide
+(`decide()` is pure), ask a person when the policy says so and a terminal is
+there. ``run(verdict, options, env) -> RunOutcome``: stream the answer with
+fallback, then write everything the call learned and decided to the state in
+one locked write. A warm call takes the state lock at most twice: once to
+mark the request in flight (with whatever the snapshot refreshed), once for
+the final write.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smartollama.env import Environment
+    from smartollama.fleet import FleetSnapshot, Request
+    from smartollama.run.stream import RunOptions, RunOutcome
+    from smartollama.state import State
+    from smartollama.verdict import Verdict
+
+
+def route(request: Request, env: Environment, *, prompt: str | None = None,
+          will_run: bool = False) -> Verdict:
+    """Decide where ``request`` runs (a verdict with ``ask`` set leaves the
+    asking to the front door: `snapshot_of` gives it the snapshot). ``prompt``: its length and hash (the text
+    too, with ``history.store_prompts``) go on the verdict. ``will_run``: the
+    caller runs the verdict next, so a refresh of the state cache also marks
+    the request in flight, in the same write."""
+    from smartollama import snapshot
+
+    config = env.config
+    decided: dict[str, Verdict] = {}
+
+    def in_lock(st: State, snap: FleetSnapshot) -> None:
+        v = decided["v"] = _decide(request, snap, env)
+        if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
+            _begin(env, st, v.backend_used, v.id)
+
+    snap = snapshot.gather(env, models=(request.model,), then=in_lock)
+    if "v" in decided and not env.store.saved:
+        env.store.begun.clear()     # that write was skipped: `run` marks it in flight itself
+    verdict = decided.get("v") or _decide(request, snap, env)
+    verdict.__dict__["_snapshot"] = snap    # for a front door's `ask` menu, not recorded
+    if prompt is not None:
+        from smartollama.state import prompt_fields
+
+        for k, v in prompt_fields(prompt, config.history.store_prompts).items():
+            setattr(verdict, k, v)
+    return verdict
+
+
+def snapshot_of(verdict: Verdict) -> FleetSnapshot | None:
+    """The snapshot ``route`` decided ``verdict`` from (to decide again on it)."""
+    snap: FleetSnapshot | None = verdict.__dict__.get("_snapshot")
+    return snap
+
+
+def run(verdict: Verdict, options: RunOptions, env: Environment) -> RunOutcome:
+    """Run a runnable verdict on its host, falling back along its choices;
+    ``verdict.outcome`` is filled and the verdict recorded."""
+    from smartollama.run.execute import execute
+
+    return execute(verdict, options, env.config, env.store, out=env.stdout, err=env.stderr)
+
+
+def record(verdict: Verdict, env: Environment) -> None:
+    """Record a verdict that is not run (a refusal) in the decision history."""
+    config = env.config
+    if config.history.enabled:
+        with env.store.update(wait_s=writer_wait_s(env.store.lock_timeout_s)) as st:
+            st.add_verdict(verdict.to_dict(), config.history.size)
+            prune(st, env)
+
+
+def prune(st: State, env: Environment) -> None:
+    """Forget state of backends and hosts no longer configured (see State.prune)."""
+    config = env.config
+    st.prune({b.id for b in config.backends}, {b.host for b in config.backends}, env.now())
+
+
+def writer_wait_s(lock_timeout_s: float) -> float:
+    """How long a writer with a decision to keep waits for the lock: far longer
+    than a reader (a lock holder is bounded by its own time-outs, and the
+    kernel drops the lock of a process that dies)."""
+    return max(60.0, 12 * lock_timeout_s)
+
+
+def nonce() -> str:
+    """A request's nonce: 48 bits of randomness (the verdict id's suffix)."""
+    return os.urandom(6).hex()
+
+
+def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
+    from smartollama.routing import decide
+
+    return decide(request, snap, env.config)
+
+
+def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:
+    st.begin_request(backend, request_id, os.getpid(), env.now())
+    env.store.begun.add((backend, request_id))
+
+
+__all__ = ["nonce", "prune", "record", "route", "run", "snapshot_of", "writer_wait_s"]

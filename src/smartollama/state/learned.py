@@ -1,0 +1,139 @@
+"""Figures learned from past runs: load speed, time to first token and tokens/s
+per backend (moving averages), and the memory models really took (``/api/ps``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from smartollama.state.caches import slot, time_of
+
+if TYPE_CHECKING:
+    from smartollama.fleet import Learned
+
+#: a load shorter than this was no real load (the model was already there)
+MIN_LOAD_NS = 50_000_000
+#: observed memory entries kept per backend (newest win)
+OBSERVED_PER_BACKEND = 64
+#: the smallest weight a new sample gets in a moving average
+EMA_MIN_ALPHA = 0.2
+#: figures for a model (and observations) not seen for this long are dropped
+UNSEEN_MAX_AGE_S = 30 * 86_400.0
+
+
+class LearnedMixin:
+    """`State`'s ``learned`` and ``observed`` fields."""
+
+    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}}; ema = {"v", "n", "t"}
+    learned: dict[str, Any]
+    #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
+    observed: dict[str, Any]
+
+    def learn_run(self, backend: str, model: str, *, size_bytes: int | None = None,
+                  load_duration_ns: int | None = None, eval_count: int | None = None,
+                  eval_duration_ns: int | None = None, ttft_s: float | None = None,
+                  now: float) -> None:
+        """Fold one run's figures (Ollama's final response fields) into the
+        backend's moving averages. Figures that are missing or implausible are
+        skipped; a load under 50 ms was no real load and teaches no speed."""
+        b = slot(self.learned, backend)
+        if (pos(size_bytes) and pos(load_duration_ns)
+                and load_duration_ns is not None and load_duration_ns > MIN_LOAD_NS
+                and size_bytes is not None):
+            gb_per_s = (size_bytes / 1e9) / (load_duration_ns / 1e9)
+            _ema(slot(b, "load"), gb_per_s, now)
+        if pos(eval_count) and pos(eval_duration_ns) and eval_count and eval_duration_ns:
+            tps = eval_count / (eval_duration_ns / 1e9)
+            _ema(slot(slot(b, "tps"), model), tps, now)
+        if ttft_s is not None and isinstance(ttft_s, int | float) and math.isfinite(ttft_s) \
+                and ttft_s >= 0:
+            _ema(slot(b, "ttft"), float(ttft_s), now)
+
+    def learned_figures(self, backend: str) -> Learned:
+        from smartollama.fleet import Learned
+
+        b = self.learned.get(backend)
+        out = Learned()
+        if not isinstance(b, dict):
+            return out
+        load: Any = b.get("load")
+        ttft: Any = b.get("ttft")
+        tps: Any = b.get("tps")
+        if ema_ok(load):
+            out.load_gb_per_s, out.load_samples = float(load["v"]), int(load["n"])
+        if ema_ok(ttft):
+            out.ttft_s, out.ttft_samples = float(ttft["v"]), int(ttft["n"])
+        if isinstance(tps, dict):
+            for model, e in tps.items():
+                if ema_ok(e):
+                    out.tokens_per_s[model] = float(e["v"])
+                    out.tps_samples[model] = int(e["n"])
+        return out
+
+    def observe_memory(self, backend: str, model: str, num_ctx: int, size: int,
+                       size_vram: int, now: float) -> None:
+        """What ``/api/ps`` reported a model really took once loaded."""
+        b = slot(self.observed, backend)
+        b[f"{model}|{int(num_ctx)}"] = {"size": int(size), "size_vram": int(size_vram), "t": now}
+        if len(b) > OBSERVED_PER_BACKEND:
+            keep = sorted(b, key=lambda k: time_of(b[k]), reverse=True)[:OBSERVED_PER_BACKEND]
+            for k in set(b) - set(keep):
+                del b[k]
+
+    def observed_for(self, backend: str) -> dict[tuple[str, int], tuple[int, int]]:
+        out: dict[tuple[str, int], tuple[int, int]] = {}
+        b = self.observed.get(backend)
+        if not isinstance(b, dict):
+            return out
+        for key, e in b.items():
+            model, sep, ctx = str(key).rpartition("|")
+            if not sep or not ctx.isdigit() or not isinstance(e, dict):
+                continue
+            size, vram = e.get("size"), e.get("size_vram")
+            if isinstance(size, int) and isinstance(vram, int):
+                out[(model, int(ctx))] = (size, vram)
+        return out
+
+    def prune_learned(self, now: float) -> None:
+        """Per-model figures and observations unseen for 30 days go; so does a
+        backend left with nothing."""
+        for b in list(self.learned.values()):
+            tps = b.get("tps") if isinstance(b, dict) else None
+            if isinstance(tps, dict):
+                for model in [m for m, e in tps.items() if _unseen(e, now)]:
+                    del tps[model]
+        for b in self.observed.values():
+            if isinstance(b, dict):
+                for k in [k for k, e in b.items() if _unseen(e, now)]:
+                    del b[k]
+        for d in (self.learned, self.observed):
+            for k in [k for k, v in d.items() if not v]:
+                del d[k]
+
+
+def _unseen(e: Any, now: float) -> bool:
+    """Last seen more than 30 days ago (a time of 0, a migrated figure, is unknown: kept)."""
+    t = time_of(e)
+    return t > 0 and now - t > UNSEEN_MAX_AGE_S
+
+
+def pos(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _ema(entry: dict[str, Any], x: float, now: float) -> None:
+    """Exponential moving average with weight max(1/n, 0.2): the first samples
+    converge fast, later ones still follow a change in the hardware."""
+    n = entry.get("n")
+    n = n + 1 if isinstance(n, int) and n > 0 and ema_ok(entry) else 1
+    alpha = max(1.0 / n, EMA_MIN_ALPHA)
+    old = float(entry["v"]) if n > 1 else x
+    entry["v"] = old + alpha * (x - old)
+    entry["n"] = n
+    entry["t"] = now
+
+
+def ema_ok(e: Any) -> bool:
+    return (isinstance(e, dict) and isinstance(e.get("v"), int | float)
+            and isinstance(e.get("n"), int) and e["n"] > 0)
