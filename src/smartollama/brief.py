@@ -88,7 +88,8 @@ def _head(v: Verdict) -> str:
 def _reasons(v: Verdict) -> list[str]:
     chosen = _chosen(v)
     if v.action == "substitute":
-        return _why_not_asked(v)
+        # a chain about the model used only (one chosen at the `ask` prompt): no reason
+        return _why_not_asked(v) if any(e.model for e in v.fallback_chain) else []
     if v.action == "refuse":
         return _why_not_asked(v, refused=True)
     if v.action == "override" or (chosen is not None and chosen.violations):
