@@ -54,6 +54,17 @@ def test_the_verdict_line_fits_100_columns(demo_fleet: object, args: list[str],
     assert all(len(x) <= 100 for x in lines), lines      # warnings and suggestions too
 
 
+def test_a_fallback_fits_100_columns(demo_fleet: object) -> None:
+    demo_fleet.hosts["ollama-igpu"].fail_next(  # type: ignore[attr-defined]
+        500, "llama runner process has terminated: exit status 2")
+    r = run_sollama("run", "llama3:8b", "hi")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "sollama: falling back to llama3:8b on ollama-nvidia" in lines
+    assert any(x.startswith("sollama: ollama-igpu failed (llama runner") for x in lines), lines
+    assert all(len(x) <= 100 for x in lines), lines
+
+
 def test_a_refusal_names_each_suggestion_once(demo_fleet: object) -> None:
     args = ("llama3:70b", "--mode", "quiet", "--policy", "prefer_mode")
     r = run_sollama("run", *args, "hi")
