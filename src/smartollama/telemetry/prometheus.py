@@ -1,6 +1,6 @@
 """`prometheus`: one GPU's readings from an exporter's /metrics page.
 
-Fetched with httpx (timeout = the probe budget), parsed with
+Fetched with `http1.get_text` (timeout = the probe budget), parsed with
 `prometheus_client.parser` (only the series an adapter reads: `select`).
 Each exporter has its own adapter module, with its units and rules:
 
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 
 def preload() -> None:
+    import smartollama.http1  # noqa: F401
+
     with contextlib.suppress(ImportError):
-        import httpx  # noqa: F401
         import prometheus_client.parser  # noqa: F401
 
 
@@ -49,7 +50,7 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
          page: tuple[str | None, str | None] | None = None) -> tuple[Reading, dict[str, Any]]:
     """``page``: `fetch`'s answer for ``cfg.url`` already had in this pass (`dispatch.Pages`)."""
     # the probe's budget (dispatch) is what stops a stalled exporter, and then the
-    # previous memo is kept; httpx's own time-out only frees the worker a little later
+    # previous memo is kept; the fetch's own time-out only frees the worker a little later
     text, why = page if page is not None else fetch(cfg.url or "", fetch_timeout_s(cfg),
                                                     auth=cfg.auth)
     if why:
@@ -62,33 +63,29 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
 
 
 def fetch_timeout_s(cfg: TelemetryConfig) -> float:
-    """httpx's time-out for a scrape: a little past the probe's budget."""
+    """The fetch's time-out for a scrape: a little past the probe's budget."""
     return cfg.timeout_s * 1.5 + 0.1
 
 
 def fetch(url: str, timeout_s: float, auth: str | None = None
           ) -> tuple[str | None, str | None]:
     """(page, None) or (None, why not). ``auth``: "user:password" (basic)."""
-    try:
-        import httpx
-    except ImportError:
-        return None, "httpx is not installed"
-    # Loading the CA bundle costs ~25 ms a call; a plain-http exporter needs none.
-    verify = not url.lower().startswith("http://")
+    from smartollama import http1
+
+    # a plain-http exporter costs no TLS context (ssl is imported for https only)
     user, _, password = (auth or "").partition(":")
     try:
-        resp = httpx.get(
-            url, timeout=timeout_s, follow_redirects=True, verify=verify,
-            headers={"Accept": "text/plain; version=0.0.4"},
-            auth=(user, password) if auth else None,
-        )
-    except httpx.TimeoutException:
+        status, text = http1.get_text(url, timeout=timeout_s,
+                                      headers={"Accept": "text/plain; version=0.0.4",
+                                               "User-Agent": "sollama"},
+                                      auth=(user, password) if auth else None)
+    except http1.TimeoutException:
         return None, "timed out"
-    except httpx.HTTPError as exc:
+    except (http1.TransportError, http1.InvalidURL) as exc:
         return None, f"exporter unreachable: {type(exc).__name__}: {exc}"
-    if resp.status_code != 200:
-        return None, f"exporter answered HTTP {resp.status_code}"
-    return resp.text, None
+    if status != 200:
+        return None, f"exporter answered HTTP {status}"
+    return text, None
 
 
 #: every series an adapter reads; the rest of a page is never parsed
