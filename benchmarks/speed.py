@@ -14,7 +14,7 @@ against the simulated demo fleet on loopback (simulated load time 0):
 
     .venv/bin/python benchmarks/speed.py [--pairs N]
 
-The harness is stdlib only (subprocess, time, statistics, resource); the fleet
+The harness is stdlib only (subprocess, time, statistics, os.wait4); the fleet
 is the project's simulator.
 """
 
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -76,12 +75,16 @@ def verdict(ok: bool) -> str:
 
 
 def peak_rss_mb(cmd: Sequence[str], env: dict[str, str]) -> float:
-    """Peak RSS of one child process, in MB (ru_maxrss of the waited-for child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024  # kB on Linux
+    """Peak RSS of this one child, in MB: `os.wait4`'s rusage is the child's own
+    (RUSAGE_CHILDREN would be the largest of every child waited for so far:
+    the benchmark's own curl and python runs included)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"speed: {' '.join(cmd)} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024  # kB on Linux
 
 
 def main() -> None:
