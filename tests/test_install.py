@@ -191,6 +191,7 @@ NETWORK_TROUBLE = ("Could not find a version", "No matching distribution", "NewC
                    "ConnectTimeout", "Max retries exceeded")
 
 
+@pytest.mark.timeout(300)   # a real pip install: ~20 s idle, several times that on a loaded machine
 def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: Path,
                                                          pytestconfig: pytest.Config) -> None:
     """A full install (a venv under HOME; pip reuses a wheel cache kept outside HOME).

@@ -313,6 +313,15 @@ def test_thinking_is_shown_then_the_answer(single_fleet: object) -> None:
 
 
 def test_a_dead_host_is_remembered_briefly_not_forever(single_fleet: object) -> None:
+    """Routed by an Environment whose clock the test sets: within UNREACHABLE_TTL_S the dead
+    host is neither asked nor stamped again; past it, it is asked again (no wall-clock luck)."""
+    import io
+
+    from smartollama import api
+    from smartollama.commands.run import build_request
+    from smartollama.env import Environment
+    from smartollama.snapshot import UNREACHABLE_TTL_S
+
     cfg = Path(os.environ["SOLLAMA_CONFIG"])
     cfg.write_text(single_fleet.config_toml() +  # type: ignore[attr-defined]
                    '\n[[backends]]\nid = "gone"\nhost = "127.0.0.1:9"\n'
@@ -322,11 +331,20 @@ def test_a_dead_host_is_remembered_briefly_not_forever(single_fleet: object) -> 
     def down_stamp() -> float:
         return json.loads(state_file.read_text())["caches"]["down:http://127.0.0.1:9"]["t"]
 
-    assert run_sollama("route", "llama3:8b").returncode == 0
-    first = down_stamp()
-    time.sleep(0.3)
-    assert run_sollama("route", "llama3:8b").returncode == 0
-    assert down_stamp() == first          # read from the cache, not stamped again
+    def route_at(t: float) -> None:
+        env = Environment(clock=lambda: t, stdout=io.StringIO(), stderr=io.StringIO())
+        request = build_request("llama3:8b", env, mode=None, urgency=None, task=None,
+                                min_quality=None, policy=None, backend_id=None, num_ctx=None)
+        assert api.route(request, env).action == "run"
+
+    start = time.time()
+    route_at(start)
+    assert down_stamp() == start
+    route_at(start + UNREACHABLE_TTL_S / 2)
+    assert down_stamp() == start          # read from the cache, not stamped again
+    later = start + UNREACHABLE_TTL_S + 0.5
+    route_at(later)
+    assert down_stamp() == later          # forgotten: asked again, and found down again
 
 
 def test_no_ps_after_a_run_when_nothing_new_can_be_learned(single_fleet: object) -> None:

@@ -29,7 +29,7 @@ def current_mode(config: Config, store: StateStore, explicit: str | None = None,
                  state: State | None = None) -> tuple[str, str]:
     """(mode, where it came from): --mode, SOLLAMA_MODE, the state cache, default_mode.
 
-    An unknown explicit mode is an error listing the modes (closest first); a
+    An unknown explicit mode is a usage error naming the closest and every mode; a
     mode in the state cache that the config no longer has is skipped. ``state``:
     the state cache as the caller has already read it.
     """
