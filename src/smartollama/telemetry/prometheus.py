@@ -1,7 +1,7 @@
 """`prometheus`: one GPU's readings from an exporter's /metrics page.
 
 Fetched with `http1.get_text` (timeout = the probe budget), parsed with
-`prometheus_client.parser` (only the series an adapter reads: `select`).
+`_exposition` (only the series an adapter reads: `select`).
 Each exporter has its own adapter module, with its units and rules:
 
 - `_nvidia_exporters`: NVIDIA dcgm-exporter (MIG instances, 1.x names, DCGM
@@ -19,7 +19,6 @@ Each value's series is kept in the Reading's `origin`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from smartollama.telemetry._amd_exporter import NAMES as AMD_NAMES
 from smartollama.telemetry._amd_exporter import device_metrics
 from smartollama.telemetry._common import delta_rate
 from smartollama.telemetry._exporter import Found, Samples
+from smartollama.telemetry._exposition import samples
 from smartollama.telemetry._hwmon import NODE_SERIES
 from smartollama.telemetry._node import node_exporter
 from smartollama.telemetry._nvidia_exporters import DCGM_NAMES, dcgm, is_dcgm_blank, nvidia_smi
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
 def preload() -> None:
     import smartollama.http1  # noqa: F401
-
-    with contextlib.suppress(ImportError):
-        import prometheus_client.parser  # noqa: F401
 
 
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
@@ -128,25 +125,23 @@ def select(text: str) -> str:
 
 
 def parse(text: str) -> Samples:
-    """sample name → [(labels, value)] for the WANTED series.
+    """sample name → [(labels, value)] for the WANTED series (`_exposition`: not
+    prometheus_client's parser, whose package import costs ~25 ms and ssl).
 
     NaN (an exporter's "unknown") is kept, to read as NA(no value); so are DCGM's
-    blank sentinels, turned into NaN (`is_dcgm_blank`)."""
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError as exc:
-        raise ValueError("prometheus-client is not installed") from exc
+    blank sentinels, turned into NaN (`is_dcgm_blank`). A counter's samples are
+    findable both as NAME and NAME_total (dcgm-exporter writes NAME, node_exporter
+    NAME_total)."""
     out: Samples = defaultdict(list)
-    for family in text_string_to_metric_families(select(text)):
-        for s in family.samples:
-            value = float(s.value)
-            if s.name.lower().startswith("dcgm_") and is_dcgm_blank(value):
-                value = math.nan
-            out[s.name].append((dict(s.labels), value))
-            # the parser names a counter's samples NAME_total even where the page
-            # wrote NAME (dcgm-exporter's counters): keep them findable as written
-            if family.type == "counter" and s.name == family.name + "_total":
-                out[family.name].append((dict(s.labels), value))
+    for name, labels, value, typ in samples(select(text)):
+        if name.lower().startswith("dcgm_") and is_dcgm_blank(value):
+            value = math.nan
+        if typ == "counter":
+            base = name.removesuffix("_total")
+            out[base].append((labels, value))
+            out[base + "_total"].append((dict(labels), value))
+        else:
+            out[name].append((labels, value))
     return out
 
 
