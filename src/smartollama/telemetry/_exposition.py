@@ -38,13 +38,19 @@ def samples(text: str) -> Iterator[Sample]:
         yield name, labels, value, typ or "untyped"
 
 
-def _sample(line: str) -> tuple[str, dict[str, str], float]:
+def metric_name(line: str) -> str:
+    """A sample line's metric name: up to its labels or the first blank."""
     end = len(line)
     for sep in ("{", " ", "\t"):
         i = line.find(sep)
         if 0 <= i < end:
             end = i
-    name = line[:end]
+    return line[:end]
+
+
+def _sample(line: str) -> tuple[str, dict[str, str], float]:
+    name = metric_name(line)
+    end = len(name)
     if not name or not _valid_name(name):
         raise ValueError(f"invalid metric name in {line[:80]!r}")
     labels: dict[str, str] = {}

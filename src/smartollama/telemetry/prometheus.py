@@ -29,7 +29,7 @@ from smartollama.telemetry._amd_exporter import NAMES as AMD_NAMES
 from smartollama.telemetry._amd_exporter import device_metrics
 from smartollama.telemetry._common import delta_rate
 from smartollama.telemetry._exporter import Found, Samples
-from smartollama.telemetry._exposition import samples
+from smartollama.telemetry._exposition import metric_name, samples
 from smartollama.telemetry._hwmon import NODE_SERIES
 from smartollama.telemetry._node import node_exporter
 from smartollama.telemetry._nvidia_exporters import DCGM_NAMES, dcgm, is_dcgm_blank, nvidia_smi
@@ -109,12 +109,7 @@ def _wanted(line: str) -> bool:
             return False
         name = parts[2]
     else:
-        end = len(line)
-        for sep in ("{", " ", "\t"):
-            i = line.find(sep)
-            if 0 <= i < end:
-                end = i
-        name = line[:end]
+        name = metric_name(line)
     return name in WANTED or (name.endswith("_total") and name[:-6] in WANTED)
 
 
