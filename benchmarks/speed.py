@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=21, help="alternating pairs per figure")
     args = ap.parse_args()
     n = args.pairs
+    load_before = os.getloadavg()[0]
 
     from smartollama.sim import Fleet, builtin_fleet
 
@@ -134,9 +135,11 @@ def main() -> None:
         plain_ms, after_run_ms = pairs(route_after_route, route_after_run, n)
         rss = max(peak_rss_mb(run, warm) for _ in range(3))
 
-    print(f"sollama speed, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+    print(f"sollama speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}; "
           f"median of {n} alternating pairs, ms")
+    print(f"  load average (1 min) before {load_before:.1f}, after {os.getloadavg()[0]:.1f}: "
+          f"other jobs on the machine inflate every figure")
     row("python -c pass", base)
     row(f"sollama route {MODEL} (warm)", route_ms)
     row(f"curl /api/generate to {chosen['backend_used']}", curl_ms)
