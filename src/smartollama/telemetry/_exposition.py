@@ -91,7 +91,7 @@ def _labels(rest: str, line: str) -> tuple[dict[str, str], str]:
 
 def _quoted(rest: str, i: int, line: str) -> tuple[str, int]:
     """A label value from just after its opening quote: (value, index past the closing one)."""
-    out = []
+    out: list[str] = []
     while i < len(rest):
         c = rest[i]
         if c == '"':
