@@ -101,7 +101,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
             env.stderr.write(verdict.to_json() + "\n")
         env.warn_state()
         raise click.exceptions.Exit(3)
-    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.stream import RunOptions  # the HTTP client: only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
