@@ -14,7 +14,7 @@ against the simulated demo fleet on loopback (simulated load time 0):
 
     .venv/bin/python benchmarks/speed.py [--pairs N]
 
-The harness is stdlib only (subprocess, time, statistics, resource); the fleet
+The harness is stdlib only (subprocess, time, statistics, os.wait4); the fleet
 is the project's simulator.
 """
 
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -76,12 +75,16 @@ def verdict(ok: bool) -> str:
 
 
 def peak_rss_mb(cmd: Sequence[str], env: dict[str, str]) -> float:
-    """Peak RSS of one child process, in MB (ru_maxrss of the waited-for child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024  # kB on Linux
+    """Peak RSS of this one child, in MB: `os.wait4`'s rusage is the child's own
+    (RUSAGE_CHILDREN would be the largest of every child waited for so far:
+    the benchmark's own curl and python runs included)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"speed: {' '.join(cmd)} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024  # kB on Linux
 
 
 def main() -> None:
@@ -89,6 +92,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=21, help="alternating pairs per figure")
     args = ap.parse_args()
     n = args.pairs
+    load_before = os.getloadavg()[0]
 
     from smartollama.sim import Fleet, builtin_fleet
 
@@ -131,9 +135,11 @@ def main() -> None:
         plain_ms, after_run_ms = pairs(route_after_route, route_after_run, n)
         rss = max(peak_rss_mb(run, warm) for _ in range(3))
 
-    print(f"sollama speed, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+    print(f"sollama speed, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}; "
           f"median of {n} alternating pairs, ms")
+    print(f"  load average (1 min) before {load_before:.1f}, after {os.getloadavg()[0]:.1f}: "
+          f"other jobs on the machine inflate every figure")
     row("python -c pass", base)
     row(f"sollama route {MODEL} (warm)", route_ms)
     row(f"curl /api/generate to {chosen['backend_used']}", curl_ms)

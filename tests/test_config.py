@@ -280,6 +280,6 @@ def test_a_damaged_kept_config_is_validated_again(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["/etc/sollama/config.toml", "c.toml", "./c.toml", "a//b.toml",
                                   "/a/./b.toml", "//srv/c.toml", "/", "dir/", "a/../b.toml"])
 def test_the_file_is_named_as_pathlib_names_it(name: str) -> None:
-    from smartollama.config import _shown
+    from smartollama.config_load import _shown
 
     assert _shown(name) == str(Path(name))

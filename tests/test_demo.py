@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import run_sollama
+from smartollama.commands.demo import FACTS
 
 
 def test_demo_walks_through_the_design_notes() -> None:
@@ -17,7 +18,10 @@ def test_demo_walks_through_the_design_notes() -> None:
         "run: llama3:8b on ollama-igpu",                          # no eviction of the 70B
         "override: llama3:70b on ollama-nvidia, quiet mode overridden",
         "refused llama3:70b in quiet mode",
-        "substitute: llama3:8b (instead of llama3:70b) on ollama-igpu",
+        "substitute: llama3:8b on ollama-igpu, instead of llama3:70b",
         "(exit 3: refused by policy, as asked)",
+        f"The NVIDIA fan reads {FACTS['nvidia_fan']}%",            # the narration's figures
+        f"llama3:70b (~{FACTS['size_70b']} GB)",
     ):
         assert line in out, line
+    assert not any("{" in x for x in r.stdout.splitlines() if x[:1].isdigit())   # all filled

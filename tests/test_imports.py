@@ -2,8 +2,12 @@
 
 A warm `sollama route` (state cache fresh, config unchanged since it was
 validated) and the routing part of `sollama run` import neither pydantic (the
-config's and the verdict's validator), nor httpx (the HTTP client), nor rich.
-Each check runs in a fresh interpreter, as a user's call does.
+config's and the verdict's validator), nor httpx, nor rich. A warm `sollama
+run` speaks to an `http://` host with the package's own client (`http1`):
+nothing TLS-related (ssl, certifi), no httpx, and no telemetry library (the
+cache answered the reading). Each check runs in a fresh interpreter, as a
+user's call does; what it costs in time is the benchmark's business
+(benchmarks/speed.py), not a test's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import pytest
 
 from conftest import run_sollama
 
-HEAVY = ("pydantic", "httpx", "rich", "pynvml", "psutil", "prometheus_client")
+HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click.testing", "pynvml", "psutil",
+         "prometheus_client", "ssl", "certifi", "http.client", "concurrent.futures")
 
 
 def imported(*args: str) -> list[str]:
@@ -57,6 +62,26 @@ def test_routing_part_of_run_imports_nothing_heavy(warm_demo: object) -> None:
     args = ("llama3:70b", "--mode", "quiet", "--policy", "prefer_mode", "--urgency", "background")
     assert run_sollama("route", *args).returncode == 3
     assert imported("run", *args, "hello") == []
+
+
+def test_a_warm_run_on_an_http_host_imports_no_tls_and_no_httpx(warm_demo: object) -> None:
+    # the first run loads the model (the host's memory changed: its cached reading
+    # is dropped); the second reads the telemetry again, before and after
+    for _ in range(2):
+        assert run_sollama("run", "llama3:8b", "hello").returncode == 0
+    assert imported("run", "llama3:8b", "hello again") == []
+    # and the route right after it reads only caches, as any warm route
+    assert imported("route", "llama3:8b") == []
+
+
+def test_a_run_whose_caches_expired_still_imports_no_tls(warm_demo: object) -> None:
+    path = Path(os.environ["SOLLAMA_CONFIG"])
+    path.write_text(warm_demo.config_toml(  # type: ignore[attr-defined]
+        cache={"ps_ttl_s": 0, "telemetry_ttl_s": 0, "tags_ttl_s": 0}))
+    assert run_sollama("route", "llama3:8b").returncode == 0    # validates the new config
+    # the hosts are asked again and the node_exporter page behind the igpu is
+    # scraped and read: still nothing TLS-related, no httpx, no prometheus_client
+    assert imported("run", "llama3:8b", "hello") == []
 
 
 def test_a_changed_config_is_validated_again(warm_demo: object) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,42 @@ def test_dcgm_all_zero_is_not_available():
     assert r.temp_c == NA("every value reads 0: the source cannot read this device")
     assert r.mem_free_gb == r.util_pct == r.temp_c
     assert r.origin == {}
+
+
+# -- the page reader against prometheus_client's own parser --------------------------
+
+def _library_parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """What `parse` gave when it used prometheus_client's parser (the reference)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from smartollama.telemetry._nvidia_exporters import is_dcgm_blank
+    from smartollama.telemetry.prometheus import select
+
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(select(text)):
+        for s in family.samples:
+            value = float(s.value)
+            if s.name.lower().startswith("dcgm_") and is_dcgm_blank(value):
+                value = math.nan
+            out.setdefault(s.name, []).append((dict(s.labels), value))
+            if family.type == "counter" and s.name == family.name + "_total":
+                out.setdefault(family.name, []).append((dict(s.labels), value))
+    return out
+
+
+def _pages() -> list[str]:
+    fixtures = Path(__file__).parent / "fixtures" / "telemetry"
+    return [p.read_text() for p in sorted(fixtures.rglob("*.metrics"))] + [
+        exporters.DCGM, exporters.NVIDIA_SMI, exporters.NODE_AMDGPU,
+        exporters.node_xe(12.5),
+        '# TYPE x_total counter\nDCGM_FI_DEV_GPU_TEMP{gpu="0",note="a \\"q\\" \\\\ b\\nc"} NaN 17\n']
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_pages_read_as_prometheus_client_reads_them(page: str) -> None:
+    from smartollama.telemetry.prometheus import parse
+
+    def same(v: dict[str, list[tuple[dict[str, str], float]]]) -> dict[str, object]:
+        return {k: [(lab, "nan" if math.isnan(x) else x) for lab, x in xs] for k, xs in v.items()}
+
+    assert same(dict(parse(page))) == same(_library_parse(page))

@@ -64,6 +64,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOLLAMA_MODE", raising=False)
 
 
+#: a terminal wide enough that no row of `why` wraps (each is checked whole)
+WIDE = {"COLUMNS": "200"}
+
+
 def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, list(args), env=env)
 
@@ -239,7 +243,7 @@ def test_why_without_history_exits_1() -> None:
 
 
 def test_why_explains_the_last_decision(recorded: list[dict]) -> None:
-    r = invoke("why")
+    r = invoke("why", env=WIDE)
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.startswith("override: llama3:70b on ollama-nvidia, quiet mode overridden")
@@ -259,22 +263,22 @@ def test_why_explains_the_last_decision(recorded: list[dict]) -> None:
 
 
 def test_why_2_explains_a_refusal_with_commands(recorded: list[dict]) -> None:
-    r = invoke("why", "2")
+    r = invoke("why", "2", env=WIDE)
     assert r.exit_code == 0, r.output
     out = r.output
     assert out.startswith("refused llama3:70b in quiet mode")
     assert "rejected: fan 65% exceeds quiet limit 40%" in out
     # the command carries the mode the suggestion was checked in
-    assert ("$  sollama run llama3:8b --backend ollama-igpu --mode quiet    "
-            "# complies with quiet mode") in out
+    assert ("$  sollama run llama3:8b --backend ollama-igpu --mode quiet\n"
+            "     # complies with quiet mode") in out
     assert "sollama run llama3:70b --backend ollama-nvidia --mode balanced" in out
     assert "not run" in out
     assert "fan 0%" in out and "fan 35%" in out
 
 
 def test_why_3_explains_a_substitution(recorded: list[dict]) -> None:
-    out = invoke("why", "3").output
-    assert out.startswith("substitute: llama3:8b (instead of llama3:70b) on ollama-igpu")
+    out = invoke("why", "3", env=WIDE).output
+    assert out.startswith("substitute: llama3:8b on ollama-igpu, instead of llama3:70b")
     assert "substituted a smaller equivalent model" in out
     assert "llama3:8b" in out and "chosen: fits (4.9 GB of 8 GB)" in out
     assert "wait ~3.2 s (learned from 4 runs)" in out

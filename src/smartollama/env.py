@@ -118,7 +118,7 @@ class Environment:
     # -- host access --------------------------------------------------------------
     def client(self, backend: Backend) -> Any:
         """An Ollama client for ``backend``'s host, within the config's
-        `[timeouts]` for look-ups (httpx: imported only now)."""
+        `[timeouts]` for look-ups (the HTTP client: imported only now)."""
         from smartollama.ollama import OllamaClient
 
         return OllamaClient.for_backend(backend, self.config.timeouts)

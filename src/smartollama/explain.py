@@ -1,8 +1,9 @@
 """A recorded decision explained for a person (`sollama why`).
 
 One function, :func:`explain`, builds the explanation once as sections of
-rows, then lays it out either as plain text (piped output, NO_COLOR) or as
-rich panels and tables (a terminal). Both carry the same information: what was
+rows, then lays it out with rich, wrapped to the terminal's width (`COLUMNS`;
+80 when piped): plainly (piped output, NO_COLOR) or in a coloured panel (a
+terminal). Both carry the same information: what was
 asked, each backend in the fallback chain with its reading and why it was
 accepted or rejected, the action and its reason, warnings, suggestions as
 commands to type, and what happened when it ran.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smartollama.names import printable
 from smartollama.vocab import SHOWN_READINGS, number, reading_label
 
 if TYPE_CHECKING:
@@ -50,13 +52,11 @@ class _Section:
 
 
 def explain(verdict: Verdict, config: Config | None, *, rich: bool) -> Any:
-    """The decision explained: plain text (``rich=False``) or a rich renderable."""
+    """The decision explained, as a rich renderable: in a coloured panel (``rich``, a
+    terminal) or plain; :func:`render` makes the plain one text of a given width."""
     headline = verdict.line()
     subtitle = f"decision {verdict.id}" + (f" at {verdict.time}" if verdict.time else "")
-    sections = _sections(verdict, config)
-    if rich:
-        return _render_rich(headline, subtitle, sections, verdict)
-    return _render_plain(headline, subtitle, sections)
+    return _layout(headline, subtitle, _sections(verdict, config), verdict, styled=rich)
 
 
 # -- what is said -------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _sections(v: Verdict, config: Config | None) -> list[_Section]:
 
 def _asked(v: Verdict, config: Config | None, limits: dict[str, float]) -> _Section:
     s = _Section("Asked")
-    s.rows.append(_Row("model", v.model_requested))
+    s.rows.append(_Row("model", printable(v.model_requested)))
     s.rows.append(_Row("mode", f"{v.mode} ({describe_limits(limits)})"))
     urgency = v.urgency
     if config is not None and v.urgency in config.urgency:
@@ -115,7 +115,7 @@ def _decision(v: Verdict) -> _Section:
     if v.reason:
         s.rows.append(_Row("reason", v.reason))
     if v.model_used or v.backend_used:
-        used = f"{v.model_used or '?'} on {v.backend_used or '?'}"
+        used = printable(f"{v.model_used or '?'} on {v.backend_used or '?'}")
         if v.host:
             used += f" ({v.host})"
         s.rows.append(_Row("used", used))
@@ -152,14 +152,14 @@ def _chain(v: Verdict, limits: dict[str, float]) -> _Section:
     seen: set[str] = set()
     chosen_done = False
     for e in v.fallback_chain:
-        model = e.model or ""
+        model = printable(e.model or "")
         chosen = (not chosen_done and e.accepted and e.backend == v.backend_used
                   and (e.model is None or e.model == v.model_used))
         chosen_done = chosen_done or chosen
         status = _status(e, chosen)
         mark = "✓" if e.accepted else "✗"
-        s.table.append([mark, e.backend, model, describe_reading(v.telemetry.get(e.backend),
-                                                                   limits), status])
+        s.table.append([mark, printable(e.backend), model,
+                        describe_reading(v.telemetry.get(e.backend), limits), printable(status)])
         s.styles.append("green" if chosen else ("" if e.accepted else "red"))
         seen.add(e.backend)
     for backend, reading in v.telemetry.items():
@@ -180,7 +180,7 @@ def _status(e: ChainEntry, chosen: bool) -> str:
 def _suggestions(v: Verdict) -> _Section:
     s = _Section("Suggestions (each would succeed if asked)")
     for sug in v.suggestions:
-        s.rows.append(_Row("$", suggestion_command(v, sug) + (f"    # {sug.why}" if sug.why else ""),
+        s.rows.append(_Row("$", suggestion_command(v, sug) + (f"\n# {sug.why}" if sug.why else ""),
                            "cyan"))
     return s
 
@@ -269,48 +269,52 @@ def suggestion_command(v: Verdict, sug: Suggestion) -> str:
 # -- layouts -----------------------------------------------------------------------------
 
 
-def _render_plain(headline: str, subtitle: str, sections: list[_Section]) -> str:
-    lines = [headline, subtitle]
-    for s in sections:
-        lines += ["", s.title]
-        if s.rows:
-            width = max(len(r.label) for r in s.rows)
-            lines += [f"  {r.label.ljust(width)}  {r.text}".rstrip() for r in s.rows]
-        if s.table:
-            cols = list(zip(*s.table, strict=False))
-            widths = [max(len(c) for c in col) for col in cols]
-            for row in s.table:
-                cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False) if w]
-                lines.append(("  " + "  ".join(cells + [row[-1]])).rstrip())
-    return "\n".join(lines) + "\n"
+def render(verdict: Verdict, config: Config | None, *, width: int) -> str:
+    """The plain layout as text, wrapped to ``width`` columns (piped output, NO_COLOR)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=max(width, 40), no_color=True, color_system=None, highlight=False,
+            emoji=False).print(explain(verdict, config, rich=False))
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
-def _render_rich(headline: str, subtitle: str, sections: list[_Section], v: Verdict) -> Any:
-    from rich import box
+def _layout(headline: str, subtitle: str, sections: list[_Section], v: Verdict, *,
+            styled: bool) -> Any:
+    """Rows as a two-column grid and the chain as one row a backend (its reading, then
+    its verdict, under it), each wrapped by rich to the console's width; ``styled``: in a
+    panel, in colour."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
+    def text(value: str, style: str = "") -> Text:
+        return Text(value, style=style if styled else "")
+
     style = {"run": "green", "substitute": "cyan", "override": "yellow", "refuse": "red"}
-    parts: list[Any] = [Text(headline, style=f"bold {style.get(v.action, '')}".strip())]
+    parts: list[Any] = [text(headline, f"bold {style.get(v.action, '')}".strip())]
+    if not styled:
+        parts.append(Text(subtitle))
     for s in sections:
-        parts += [Text(""), Text(s.title, style="bold")]
-        if s.rows:
-            grid = Table.grid(padding=(0, 2))
-            grid.add_column(style="dim", no_wrap=True)
-            grid.add_column()
-            for r in s.rows:
-                grid.add_row(r.label, Text(r.text, style=r.style))
-            parts.append(grid)
+        parts += [Text(""), text(s.title, "bold")]
+        grid = Table.grid(padding=(0, 2), pad_edge=True)
+        grid.add_column(style="dim" if styled else "", no_wrap=True)
         if s.table:
-            keep = [i for i in range(len(s.header))
-                    if s.header[i] != "model" or any(row[i] for row in s.table)]
-            table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-            for i in keep:
-                table.add_column(s.header[i], overflow="fold")
-            for row, row_style in zip(s.table, s.styles, strict=False):
-                table.add_row(*(row[i] for i in keep), style=row_style or None)
-            parts.append(table)
+            grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for r in s.rows:
+            grid.add_row(text(r.label), text(r.text, r.style))
+        for row, row_style in zip(s.table, s.styles, strict=False):
+            mark, backend, model, reading, verdict = row
+            detail = text(reading, "dim")
+            detail.append("\n" + (f"{model}: " if model else "") + verdict,
+                          style=row_style if styled else "")
+            grid.add_row(text(mark, row_style), text(backend, row_style), detail)
+        parts.append(grid)
+    if not styled:
+        return Group(*parts)
     return Panel(Group(*parts), title="sollama why", subtitle=subtitle,
                  title_align="left", subtitle_align="right")

@@ -203,3 +203,11 @@ def parse_short(full: str) -> str:
         return parse(full).short.lower()
     except NameError_:
         return full
+
+
+def printable(text: str) -> str:
+    """A name as a server sent it, with control characters (a newline, a NUL, an escape
+    sequence) shown escaped, so a hostile name cannot break a line, a table or the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

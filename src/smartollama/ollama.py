@@ -1,4 +1,5 @@
-"""A small typed client for one Ollama host, over httpx.
+"""A small typed client for one Ollama host, over `http1` (the standard library's
+socket: importing httpx cost a routed run ~120 ms, see `http1`'s docstring).
 
 Field names and units follow Ollama's API reference (`docs/api.md`):
 durations are nanoseconds, sizes bytes. Errors keep Ollama's `error` text and
@@ -20,8 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from smartollama import http1
 from smartollama.errors import BackendError, ModelNotFoundError, UnreachableError
 from smartollama.record import record
 
@@ -65,14 +65,11 @@ class OllamaClient:
         self.host = host.rstrip("/")
         user, _, password = (auth or "").partition(":")
         try:
-            self._http = httpx.Client(
-                base_url=self.host,
-                headers={"User-Agent": "sollama", **(headers or {})},
+            self._http = http1.Transport(
+                self.host, headers={"User-Agent": "sollama", **(headers or {})},
                 auth=(user, password) if auth else None,
-                timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                trust_env=False,
-            )
-        except (httpx.InvalidURL, ValueError) as e:
+                connect_timeout=connect_timeout, read_timeout=read_timeout)
+        except ValueError as e:
             raise UnreachableError(f"{self.host}: not a usable host URL ({e})",
                                    host=self.host) from None
 
@@ -92,7 +89,7 @@ class OllamaClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing is held between requests (each has its own connection)."""
 
     # -- plain requests ------------------------------------------------------
 
@@ -113,9 +110,8 @@ class OllamaClient:
         """POST /api/embed (one input): `{"embeddings": [[...]], ...}`; the wait
         for a model to load is the budget's first byte."""
         b = budget or StreamBudget()
-        timeout = httpx.Timeout(b.first_byte_s, connect=b.connect_s)
         return self._json("POST", "/api/embed", {"model": model, "input": text, **_clean(fields)},
-                          model=model, timeout=timeout)
+                          model=model, timeout=(b.connect_s, b.first_byte_s))
 
     # -- streaming -----------------------------------------------------------
 
@@ -134,22 +130,20 @@ class OllamaClient:
     # -- internals -----------------------------------------------------------
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None,
-              model: str | None = None, timeout: httpx.Timeout | None = None
-              ) -> dict[str, Any]:
+              model: str | None = None,
+              timeout: tuple[float | None, float | None] | None = None) -> dict[str, Any]:
         try:
-            if timeout is None:
-                r = self._http.request(method, path, json=body)
-            else:
-                r = self._http.request(method, path, json=body, timeout=timeout)
-        except (httpx.TransportError, UnicodeError) as e:   # UnicodeError: a name idna refuses
+            with self._http.request(method, path, json_body=body, timeout=timeout) as r:
+                status, text = r.status, r.text()
+        except http1.TransportError as e:
             raise self._unreachable(e) from None
-        if r.status_code >= 400:
-            raise self._http_error(r.status_code, r.text, model)
+        if status >= 400:
+            raise self._http_error(status, text, model)
         try:
-            data = r.json()
+            data = json.loads(text)
         except ValueError:
             raise BackendError(f"{self.host}{path}: answer is not JSON",
-                               status=r.status_code, host=self.host) from None
+                               status=status, host=self.host) from None
         return data if isinstance(data, dict) else {}
 
     def _models(self, path: str) -> list[dict[str, Any]]:
@@ -172,18 +166,16 @@ class OllamaClient:
                 ) -> Iterator[dict[str, Any]]:
         start = time.monotonic()
         first = _within(budget.first_byte_s, budget.total_s)
-        timeout = httpx.Timeout(first, connect=budget.connect_s)
         phase = "connect"
         try:
-            with self._http.stream("POST", path, json=body, timeout=timeout) as r:
+            with self._http.request("POST", path, json_body=body,
+                                    timeout=(budget.connect_s, first)) as r:
                 phase = "answer"
-                if r.status_code >= 400:
-                    r.read()
-                    raise self._http_error(r.status_code, r.text, model)
+                if r.status >= 400:
+                    raise self._http_error(r.status, r.text(), model)
                 # from here on, each read waits for the next chunk: the idle budget
-                # (httpx reads the request's timeout table when the body starts)
                 left = None if budget.total_s is None else budget.total_s - (time.monotonic() - start)
-                r.request.extensions["timeout"]["read"] = _within(budget.idle_s, left)
+                r.set_read_timeout(_within(budget.idle_s, left))
                 for line in r.iter_lines():
                     if budget.total_s is not None and time.monotonic() - start > budget.total_s:
                         raise BackendError(f"{self.host}: no complete answer in "
@@ -195,12 +187,10 @@ class OllamaClient:
                     yield chunk
                     if chunk.get("done"):
                         return      # what a host sends after its final object is not read
-        except httpx.TimeoutException as e:
+        except http1.TimeoutException as e:
             raise self._timed_out(e, phase, first, budget, time.monotonic() - start) from None
-        except UnicodeError as e:       # a host name that idna refuses
-            raise self._unreachable(e) from None
-        except httpx.TransportError as e:
-            if phase == "connect" and isinstance(e, httpx.ConnectError):
+        except http1.TransportError as e:
+            if phase == "connect" and isinstance(e, http1.ConnectError):
                 raise self._unreachable(e) from None
             raise BackendError(f"{self.host}: the connection broke "
                                f"{'mid-answer' if phase == 'answer' else 'before an answer'} "
@@ -232,23 +222,23 @@ class OllamaClient:
 
     def _timed_out(self, e: Exception, phase: str, first: float | None, budget: StreamBudget,
                    elapsed: float) -> Exception:
-        if isinstance(e, httpx.ConnectTimeout):
+        if isinstance(e, http1.ConnectTimeout):
             return self._unreachable(e)
         if budget.total_s is not None and elapsed >= budget.total_s:
             return BackendError(f"{self.host}: no complete answer in {budget.total_s:g} s "
                                 f"([timeouts] total_s)", host=self.host)
-        if isinstance(e, httpx.ReadTimeout) and phase == "connect":
+        if isinstance(e, http1.ReadTimeout) and phase == "connect":
             return BackendError(f"{self.host}: no answer in {first:g} s, the model's load "
                                 f"included ([timeouts] first_byte_min_s, first_byte_factor)",
                                 host=self.host)
-        if isinstance(e, httpx.ReadTimeout):
+        if isinstance(e, http1.ReadTimeout):
             return BackendError(f"{self.host}: silent for {budget.idle_s:g} s mid-answer "
                                 f"([timeouts] idle_s)", host=self.host)
         return BackendError(f"{self.host}: timed out ({str(e) or type(e).__name__})",
                             host=self.host)
 
     def _unreachable(self, e: Exception) -> UnreachableError:
-        kind = "timed out" if isinstance(e, httpx.TimeoutException) else "cannot connect"
+        kind = "timed out" if isinstance(e, http1.TimeoutException) else "cannot connect"
         detail = str(e) or type(e).__name__
         return UnreachableError(f"{self.host}: {kind} ({detail})", host=self.host,
                                 hint="is `ollama serve` running there?")

@@ -199,18 +199,10 @@ class Verdict:
         return shlex.join(argv)
 
     def line(self) -> str:
-        """The one-line summary printed on stderr (`sollama: ...`)."""
-        if self.action == "refuse":
-            sug = "; ".join(s.label() for s in self.suggestions[:3])
-            return f"refused {self.model_requested} in {self.mode} mode: {self.reason}" + (
-                f" — try: {sug}" if sug else "")
-        what = {
-            "run": f"{self.model_used} on {self.backend_used}",
-            "substitute": f"{self.model_used} (instead of {self.model_requested}) on {self.backend_used}",
-            "override": f"{self.model_used} on {self.backend_used}, {self.mode} mode overridden",
-        }[self.action]
-        tail = f" ({self.reason})" if self.reason else ""
-        return f"{self.action}: {what}{tail}"
+        """The one-line summary printed on stderr (`sollama: ...`): `smartollama.brief`."""
+        from smartollama.brief import line
+
+        return line(self)
 
 
 class VerdictError(ValueError):

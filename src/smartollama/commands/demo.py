@@ -17,30 +17,45 @@ from pathlib import Path
 
 import click
 
-#: (what the step shows, sollama arguments, exit code expected)
+#: The figures the narration quotes, measured on the demo fleet by
+#: `scripts/readme-examples.py` (which rewrites this block; a test fails when it is stale).
+# [[[facts]]]
+FACTS: dict[str, str] = {
+    "size_70b": "42",
+    "card_gb": "24",
+    "tps_70b": "3",
+    "min_tps": "10",
+    "reload_70b": "21",
+    "quiet_fan": "40",
+    "nvidia_fan": "65",
+}
+# [[[end]]]
+
+#: (what the step shows, with FACTS' {names}; sollama arguments; exit code expected)
 STEPS: list[tuple[str, list[str], int]] = [
     ("Where is everything? Backends, their readings against the mode's limits, loaded models.",
      ["status"], 0),
     ("A 7B model in balanced mode: it runs where it fits and the fans allow.",
      ["run", "mistral:7b", "Why is the sky blue?"], 0),
-    ("llama3:70b (~42 GB) fits only the 24 GB NVIDIA card, partly offloaded to RAM (it is "
-     "loaded there). Before sollama has seen it run, it expects ~3 tokens/s, below the 10 an "
-     "interactive request wants. Under the default policy, prefer_model, the model you named "
-     "is the model that answers: it runs, with a warning and suggestions that would comply; "
+    ("llama3:70b (~{size_70b} GB) fits only the {card_gb} GB NVIDIA card, partly offloaded to "
+     "RAM (it is loaded there). Before sollama has seen it run, it expects ~{tps_70b} tokens/s, "
+     "below the {min_tps} an interactive request wants. Under the default policy, "
+     "prefer_model, the model you named is the model that answers: it runs, with a warning; "
      "sollama learns how fast this card really runs it.",
      ["run", "llama3:70b", "--verbose", "Summarize the design notes."], 0),
     ("llama3:8b fits the NVIDIA card too, but only by unloading the 70B, which its next user "
-     "would wait ~21 s to load again; the quiet iGPU has room, so it goes there.",
+     "would wait ~{reload_70b} s to load again; the quiet iGPU has room, so it goes there.",
      ["run", "llama3:8b", "Why is the sky blue?"], 0),
-    ("Now quiet mode (fan ≤ 40%). The NVIDIA fan reads 65%; prefer_model runs the 70B there "
-     "anyway and warns that the mode was overridden.",
+    ("Now quiet mode (fan ≤ {quiet_fan}%). The NVIDIA fan reads {nvidia_fan}%; prefer_model "
+     "runs the 70B there anyway and warns that the mode was overridden.",
      ["run", "llama3:70b", "--mode", "quiet", "Summarize the design notes."], 0),
     ("The same when the mode must win (--policy prefer_mode): refused, exit 3, with "
      "suggestions, each checked by deciding it again.",
      ["run", "llama3:70b", "--mode", "quiet", "--policy", "prefer_mode", "Summarize."], 3),
     ("Or substitute the best equivalent on a quiet backend (--policy substitute).",
      ["run", "llama3:70b", "--mode", "quiet", "--policy", "substitute", "Summarize."], 0),
-    ("Decide only, for scripts: `sollama route` (add --json for the whole verdict).",
+    ("Decide only, for scripts: `sollama route` (-v for the long form, --json for the whole "
+     "verdict).",
      ["route", "qwen2.5:0.5b", "--mode", "efficiency"], 0),
     ("Ask afterwards why the last run went where it did.",
      ["why"], 0),
@@ -69,7 +84,7 @@ def demo_command(time_scale: float, keep: bool) -> int:
         say(f"\n  config: {cfg}\n")
         failures = 0
         for i, (what, args, expected) in enumerate(STEPS, 1):
-            say(click.style(f"{i}. {what}", bold=True))
+            say(click.style(f"{i}. {what.format(**FACTS)}", bold=True))
             say(click.style("$ sollama " + " ".join(_quote(a) for a in args), fg="cyan"))
             sys.stdout.flush()
             rc = subprocess.call([sys.executable, "-m", "smartollama", *args], env=env)

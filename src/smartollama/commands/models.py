@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from smartollama.complete import complete_models
+from smartollama.names import printable
 
 
 def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -47,14 +48,6 @@ def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
 def _size(value: object) -> int:
     """A byte count from a server; anything but a number (`"size": "huge"`) counts as 0."""
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def printable(text: str) -> str:
-    """A name as a server sent it, with control characters (a newline, a NUL, an escape
-    sequence) shown escaped, so a hostile name cannot break the table or the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def human_bytes(n: int | float) -> str:

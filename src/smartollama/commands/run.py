@@ -109,7 +109,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
             env.stderr.write(verdict.to_json() + "\n")
         env.warn_state()
         raise click.exceptions.Exit(3)
-    from smartollama.run.stream import RunOptions  # the HTTP client (httpx): only to run
+    from smartollama.run.stream import RunOptions  # the HTTP client: only to run
 
     opts = RunOptions(
         prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
@@ -137,10 +137,13 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
 @click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
               help="Decide for a run with thinking (only models that think).")
 @routing_options
+@click.option("-v", "--verbose", is_flag=True,
+              help="The reason in full, and why each suggestion would work.")
 def route_command(model: str, think: str | None, **routing: Any) -> int:
     """Decide where MODEL would run, and print the verdict; run nothing.
 
-    Exit 0 for a runnable decision, 3 for a refusal (with suggestions).
+    Exit 0 for a runnable decision, 3 for a refusal (with suggestions). The
+    line fits 100 columns; `-v` and `sollama why` give the long form.
     """
     from smartollama.env import Environment
 
@@ -151,11 +154,9 @@ def route_command(model: str, think: str | None, **routing: Any) -> int:
     if routing.get("as_json"):
         click.echo(verdict.to_json())
     else:
-        click.echo(verdict.line())
-        for w in verdict.warnings:
-            click.echo(f"warning: {w}")
-        for sug in verdict.suggestions:
-            click.echo(f"  try: {verdict.suggestion_command(sug)}  ({sug.why})")
+        from smartollama.brief import route_lines
+
+        click.echo("\n".join(route_lines(verdict, verbose=routing.get("verbose", False))))
     env.warn_state()
     return 3 if verdict.action == "refuse" else 0
 
@@ -255,12 +256,9 @@ def _route(request: Request, env: Environment, *, prompt: str | None,
 
 def report(verdict: Verdict, env: Environment) -> None:
     """The verdict line and warnings on stderr."""
-    lines = [f"sollama: {verdict.line()}"]
-    lines += [f"sollama: warning: {w}" for w in verdict.warnings]
-    if verdict.action == "refuse":
-        lines += [f"sollama:   try: {verdict.suggestion_command(s)}  ({s.why})"
-                  for s in verdict.suggestions]
-    env.stderr.write("\n".join(lines) + "\n")
+    from smartollama.brief import PREFIX, stderr_lines
+
+    env.stderr.write("".join(f"{PREFIX}{line}\n" for line in stderr_lines(verdict)))
     env.stderr.flush()
 
 

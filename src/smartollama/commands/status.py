@@ -55,11 +55,13 @@ def render(data: dict[str, Any], width: int = 120) -> Any:
     Narrower than 110 columns, the HOST column is left out (unreachable hosts are
     still named in the notes under the table)."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     from smartollama.commands.models import human_bytes
     from smartollama.explain import describe_limits
+    from smartollama.names import printable
     from smartollama.telemetry.base import Reading
 
     limits = data["limits"]
@@ -76,12 +78,12 @@ def render(data: dict[str, Any], width: int = 120) -> Any:
     notes: list[str] = []
     for b in data["backends"]:
         r = Reading.from_dict(b["reading"])
-        hostport = b["host"].split("://", 1)[-1]
+        hostport = escape(b["host"].split("://", 1)[-1])
         if b["reachable"]:
             host = f"[green]✓[/green] {hostport}"
         else:
             host = f"[red]✗ {hostport}[/red]"
-            notes.append(f"✗ {b['id']}: {b['error']}")
+            notes.append(f"✗ {b['id']}: {printable(str(b['error']))}")
         cells = [_cell(r.get(f), unit, limits.get(f)) for f, _, unit in COLUMNS]
         missing = [f"{col.lower()} {r.reason(f)}" for f, col, _ in COLUMNS
                    if r.get(f) is None and r.reason(f) and b["reachable"]]
@@ -95,11 +97,11 @@ def render(data: dict[str, Any], width: int = 120) -> Any:
         else:
             mem = "[dim]n/a[/dim]"
         loaded = "\n".join(
-            f"{m['name']} {human_bytes(m['size'])}"
+            f"{escape(printable(m['name']))} {human_bytes(m['size'])}"
             + ("" if m["size_vram"] >= m["size"] else
                f" [yellow]{m['size_vram'] * 100 // max(m['size'], 1)}% GPU[/yellow]")
             for m in b["loaded"]) or "[dim]-[/dim]"
-        row = [b["id"], b["hardware"], host, *cells, mem, loaded]
+        row = [escape(b["id"]), escape(b["hardware"]), host, *cells, mem, loaded]
         if not wide:
             row.pop(2)
         table.add_row(*row)

@@ -118,7 +118,11 @@ def _explain(config: Config | None, record: dict[str, Any], n: int) -> None:
         Console(no_color=not app.use_color(), highlight=False).print(
             explain(verdict, config, rich=True))
     else:
-        click.echo(explain(verdict, config, rich=False), nl=False)
+        import shutil
+
+        from smartollama.explain import render
+
+        click.echo(render(verdict, config, width=shutil.get_terminal_size().columns), nl=False)
 
 
 # -- the list ----------------------------------------------------------------------------

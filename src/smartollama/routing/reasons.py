@@ -221,8 +221,7 @@ def warnings(ctx: Context, out: Outcome) -> list[str]:
     w: list[str] = []
     if out.respected:
         acts = "substitute" if ctx.cfg.routing.allow_model_substitution else "prefer_mode"
-        w.append(f"model_routing respects {q.mode} mode for {q.key}: policy {q.policy} "
-                 f"acts as {acts}")
+        w.append(f"model_routing respects {q.mode} mode for {q.key}: {q.policy} acts as {acts}")
     if out.no_terminal:
         w.append("policy ask needs a terminal to ask on; acting as prefer_mode")
     if c is None:
@@ -252,8 +251,8 @@ def _violation_warnings(ctx: Context, out: Outcome, c: Candidate) -> list[str]:
         if v.kind == "wait":
             w.append(_wait(c) + f", more than {urg}'s {number(v.limit)} s")
         elif v.kind == "speed":
-            share = "" if c.whole else f" (partly offloaded: {c.gpu_share:.0%} on the device)"
-            w.append(f"{c.model} on {c.backend} runs at ~{number(c.tps)} tokens/s{share}, "
+            share = "" if c.whole else f" ({1.0 - c.gpu_share:.0%} in RAM)"
+            w.append(f"~{number(c.tps)} tokens/s on {c.backend}{share}, "
                      f"below {urg}'s {number(v.limit)} tokens/s")
     warn = ctx.urgency.warn_wait_s
     if not any(v.kind == "wait" for v in out.violations) and warn is not None \

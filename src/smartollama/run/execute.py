@@ -22,6 +22,16 @@ from smartollama.verdict import Choice, Outcome, Verdict
 __all__ = ["RunOutcome", "RunOptions", "execute"]
 
 
+def _without_host(error: SollamaError, config: Config, backend_id: str) -> str:
+    """The error's text without the failed backend's URL in front: the line names the
+    backend already, and a URL of 30 characters would push it past 100 columns."""
+    b = config.backend(backend_id)
+    text = error.message
+    if b is not None and text.startswith(f"{b.host}: "):
+        return text[len(b.host) + 2:]
+    return text
+
+
 def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore, *,
             out: IO[str] | None = None, err: IO[str] | None = None) -> RunOutcome:
     """Run the verdict, falling back along its choices; fill `verdict.outcome`.
@@ -41,8 +51,9 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
         if backend is None:
             continue
         if last_error is not None:
-            err.write(f"sollama: {outcome.attempts[-1]['backend']} failed ({last_error.message}); "
-                      f"falling back to {choice.model} on {choice.backend}\n")
+            failed = outcome.attempts[-1]["backend"]
+            err.write(f"sollama: {failed} failed ({_without_host(last_error, config, failed)});"
+                      f"\nsollama: falling back to {choice.model} on {choice.backend}\n")
         energy_before = energy(config, store, choice.backend, verdict, fresh=False)
         begin(store, choice.backend, verdict.id)
         answer = RunOutcome(choice=choice)

@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 
 def energy(config: Config, store: StateStore, backend_id: str, verdict: Verdict, *,
            fresh: bool = True) -> float | None:
-    """The backend's energy counter (J), when its telemetry has one.
+    """The backend's energy counter (J), when its telemetry has one and this
+    call read it (telemetry once per call: a reading the state cache answered
+    is not read again after the run, so a warm run probes nothing; its
+    energy is not measured, as the cached reading may be from long before).
 
     ``fresh=False`` (before a run): the snapshot's reading, no probe. Else a
     fresh probe, whose reading replaces the cached one (the run changed the
-    host's memory), so the next call needs none: each exporter is scraped at
-    most once for a warm run. Only a source whose reading in the snapshot had
-    an energy counter is probed, so hardware without one costs no sample."""
+    host's memory), so the next call needs none. Only a source whose reading in
+    the snapshot had an energy counter is probed, so hardware without one
+    costs no sample."""
     seen = verdict.telemetry.get(backend_id, {})
-    if "energy_j" not in seen:
+    if "energy_j" not in seen or not _read_this_call(verdict, backend_id):
         return None
     if not fresh:
         value = seen.get("energy_j")
@@ -51,6 +54,16 @@ def energy(config: Config, store: StateStore, backend_id: str, verdict: Verdict,
     # kept on the verdict (not a field: never recorded) for `finish` to cache
     verdict.__dict__.setdefault("_after_run", {})[b.host] = (b.id, reading.to_dict(), memo, now)
     return reading.get("energy_j")
+
+
+def _read_this_call(verdict: Verdict, backend_id: str) -> bool:
+    """Whether the snapshot behind ``verdict`` probed the backend (its reading is
+    as new as the snapshot) rather than taking its reading from the state cache."""
+    from smartollama.api import snapshot_of
+
+    snap = snapshot_of(verdict)
+    state = snap.backends.get(backend_id) if snap is not None else None
+    return snap is None or state is None or state.reading.time >= snap.time
 
 
 def begin(store: StateStore, backend: str, request_id: str) -> None:
@@ -81,8 +94,10 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
             st.cache_put(key("telemetry", choice.host), reading, t)
             if memo:
                 st.memos[backend_id] = memo
-        else:
+        elif answer is None or _loaded(answer):
             # the run changed this backend's memory: its cached reading is stale now
+            # (a model already loaded changed nothing: the reading stays, and the
+            # next call needs no probe)
             st.cache_drop(key("telemetry", choice.host))
         if answer is not None and answer.final:
             f = answer.final
@@ -110,6 +125,12 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
 
     with store.update(wait_s=writer_wait_s(store.lock_timeout_s)) as st:
         change(st)
+
+
+def _loaded(answer: RunOutcome) -> bool:
+    """The answer's model was loaded for it (or we cannot tell)."""
+    load_ns = answer.final.get("load_duration")
+    return load_ns is None or load_ns >= MIN_LOAD_NS
 
 
 def _already_observed(verdict: Verdict, choice: Choice, answer: RunOutcome) -> bool:

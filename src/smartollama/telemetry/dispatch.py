@@ -2,7 +2,7 @@
 
 Each source lives in its own module (nvml, amdgpu, intel, cpu, prometheus,
 static) and is imported here only when asked for, so importing
-`smartollama.telemetry` costs no pynvml, psutil, httpx or prometheus_client.
+`smartollama.telemetry` costs no pynvml, psutil or HTTP client.
 
 A source's `read(cfg, prev, now)` returns `(Reading, state)`. It runs in a
 daemon worker thread; the caller waits at most `cfg.timeout_s`, after which
@@ -180,7 +180,7 @@ def prepare(cfg: TelemetryConfig, hardware: str = "auto") -> None:
 def _preload(name: str) -> None:
     """Import a source and its library in the caller's thread, outside the budget.
 
-    Importing httpx or prometheus_client takes longer than some budgets; the
+    Importing pynvml or psutil takes longer than some budgets; the
     budget is for the reading, not for Python's import machinery.
     """
     modname = MODULES.get(name)

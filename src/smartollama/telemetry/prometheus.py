@@ -1,7 +1,7 @@
 """`prometheus`: one GPU's readings from an exporter's /metrics page.
 
-Fetched with httpx (timeout = the probe budget), parsed with
-`prometheus_client.parser` (only the series an adapter reads: `select`).
+Fetched with `http1.get_text` (timeout = the probe budget), parsed with
+`_exposition` (only the series an adapter reads: `select`).
 Each exporter has its own adapter module, with its units and rules:
 
 - `_nvidia_exporters`: NVIDIA dcgm-exporter (MIG instances, 1.x names, DCGM
@@ -19,7 +19,6 @@ Each value's series is kept in the Reading's `origin`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from smartollama.telemetry._amd_exporter import NAMES as AMD_NAMES
 from smartollama.telemetry._amd_exporter import device_metrics
 from smartollama.telemetry._common import delta_rate
 from smartollama.telemetry._exporter import Found, Samples
+from smartollama.telemetry._exposition import metric_name, samples
 from smartollama.telemetry._hwmon import NODE_SERIES
 from smartollama.telemetry._node import node_exporter
 from smartollama.telemetry._nvidia_exporters import DCGM_NAMES, dcgm, is_dcgm_blank, nvidia_smi
@@ -40,16 +40,14 @@ if TYPE_CHECKING:
 
 
 def preload() -> None:
-    with contextlib.suppress(ImportError):
-        import httpx  # noqa: F401
-        import prometheus_client.parser  # noqa: F401
+    import smartollama.http1  # noqa: F401
 
 
 def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
          page: tuple[str | None, str | None] | None = None) -> tuple[Reading, dict[str, Any]]:
     """``page``: `fetch`'s answer for ``cfg.url`` already had in this pass (`dispatch.Pages`)."""
     # the probe's budget (dispatch) is what stops a stalled exporter, and then the
-    # previous memo is kept; httpx's own time-out only frees the worker a little later
+    # previous memo is kept; the fetch's own time-out only frees the worker a little later
     text, why = page if page is not None else fetch(cfg.url or "", fetch_timeout_s(cfg),
                                                     auth=cfg.auth)
     if why:
@@ -62,33 +60,29 @@ def read(cfg: TelemetryConfig, prev: dict[str, Any], now: float, *,
 
 
 def fetch_timeout_s(cfg: TelemetryConfig) -> float:
-    """httpx's time-out for a scrape: a little past the probe's budget."""
+    """The fetch's time-out for a scrape: a little past the probe's budget."""
     return cfg.timeout_s * 1.5 + 0.1
 
 
 def fetch(url: str, timeout_s: float, auth: str | None = None
           ) -> tuple[str | None, str | None]:
     """(page, None) or (None, why not). ``auth``: "user:password" (basic)."""
-    try:
-        import httpx
-    except ImportError:
-        return None, "httpx is not installed"
-    # Loading the CA bundle costs ~25 ms a call; a plain-http exporter needs none.
-    verify = not url.lower().startswith("http://")
+    from smartollama import http1
+
+    # a plain-http exporter costs no TLS context (ssl is imported for https only)
     user, _, password = (auth or "").partition(":")
     try:
-        resp = httpx.get(
-            url, timeout=timeout_s, follow_redirects=True, verify=verify,
-            headers={"Accept": "text/plain; version=0.0.4"},
-            auth=(user, password) if auth else None,
-        )
-    except httpx.TimeoutException:
+        status, text = http1.get_text(url, timeout=timeout_s,
+                                      headers={"Accept": "text/plain; version=0.0.4",
+                                               "User-Agent": "sollama"},
+                                      auth=(user, password) if auth else None)
+    except http1.TimeoutException:
         return None, "timed out"
-    except httpx.HTTPError as exc:
+    except (http1.TransportError, http1.InvalidURL) as exc:
         return None, f"exporter unreachable: {type(exc).__name__}: {exc}"
-    if resp.status_code != 200:
-        return None, f"exporter answered HTTP {resp.status_code}"
-    return resp.text, None
+    if status != 200:
+        return None, f"exporter answered HTTP {status}"
+    return text, None
 
 
 #: every series an adapter reads; the rest of a page is never parsed
@@ -115,12 +109,7 @@ def _wanted(line: str) -> bool:
             return False
         name = parts[2]
     else:
-        end = len(line)
-        for sep in ("{", " ", "\t"):
-            i = line.find(sep)
-            if 0 <= i < end:
-                end = i
-        name = line[:end]
+        name = metric_name(line)
     return name in WANTED or (name.endswith("_total") and name[:-6] in WANTED)
 
 
@@ -131,25 +120,23 @@ def select(text: str) -> str:
 
 
 def parse(text: str) -> Samples:
-    """sample name → [(labels, value)] for the WANTED series.
+    """sample name → [(labels, value)] for the WANTED series (`_exposition`: not
+    prometheus_client's parser, whose package import costs ~25 ms and ssl).
 
     NaN (an exporter's "unknown") is kept, to read as NA(no value); so are DCGM's
-    blank sentinels, turned into NaN (`is_dcgm_blank`)."""
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError as exc:
-        raise ValueError("prometheus-client is not installed") from exc
+    blank sentinels, turned into NaN (`is_dcgm_blank`). A counter's samples are
+    findable both as NAME and NAME_total (dcgm-exporter writes NAME, node_exporter
+    NAME_total)."""
     out: Samples = defaultdict(list)
-    for family in text_string_to_metric_families(select(text)):
-        for s in family.samples:
-            value = float(s.value)
-            if s.name.lower().startswith("dcgm_") and is_dcgm_blank(value):
-                value = math.nan
-            out[s.name].append((dict(s.labels), value))
-            # the parser names a counter's samples NAME_total even where the page
-            # wrote NAME (dcgm-exporter's counters): keep them findable as written
-            if family.type == "counter" and s.name == family.name + "_total":
-                out[family.name].append((dict(s.labels), value))
+    for name, labels, value, typ in samples(select(text)):
+        if name.lower().startswith("dcgm_") and is_dcgm_blank(value):
+            value = math.nan
+        if typ == "counter":
+            base = name.removesuffix("_total")
+            out[base].append((labels, value))
+            out[base + "_total"].append((dict(labels), value))
+        else:
+            out[name].append((labels, value))
     return out
 
 
