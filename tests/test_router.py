@@ -520,6 +520,13 @@ def test_unknown_model_names_the_closest() -> None:
     msg = str(e.value)
     assert msg.startswith("llama3:7b is not on any backend; closest: ")
     assert "llama3:8b" in msg and e.value.exit_code == ExitCode.ERROR
+    assert e.value.hint == "pull it with `ollama pull llama3:7b` on a host that can hold it"
+
+
+def test_a_mistyped_model_is_answered_with_the_closest_not_a_pull_of_the_typo() -> None:
+    with pytest.raises(ModelNotFoundError) as e:
+        decide(Request("lama3:8b", "balanced"), notes_snapshot(), cfg())
+    assert e.value.hint is not None and e.value.hint.startswith("did you mean llama3:8b?")
 
 
 def test_model_too_large_everywhere_names_the_closest_fit() -> None:

@@ -295,8 +295,12 @@ def not_found(ctx: Context, key: str) -> ModelNotFoundError:
     held = f"; closest: {', '.join(close)}" if close else ""
     down = [b.id for b in ctx.backends if not ctx.states[b.id].reachable]
     tail = f" ({_and(down)} unreachable)" if down else ""
-    return ModelNotFoundError(f"{key} is not on any backend{tail}{held}",
-                              hint=f"pull it with `ollama pull {key}` on a host that can hold it")
+    families = {m.split(":", 1)[0] for m in pool}
+    if close and key.split(":", 1)[0] not in families:     # no such family here: a typo?
+        hint = f"did you mean {close[0]}? if {key} exists, `ollama pull {key}` fetches it"
+    else:
+        hint = f"pull it with `ollama pull {key}` on a host that can hold it"
+    return ModelNotFoundError(f"{key} is not on any backend{tail}{held}", hint=hint)
 
 
 def nowhere_error(ctx: Context, q: Query, *, substitution_off: bool) -> str:
