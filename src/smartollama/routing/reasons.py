@@ -8,7 +8,7 @@ errors. Nothing here decides, and no decision reads what is written here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from smartollama.errors import ModelNotFoundError, RefusedError
@@ -31,24 +31,26 @@ def _and(items: Sequence[str]) -> str:
 # -- one pair ------------------------------------------------------------------------
 
 
+#: the sentence of each rejection that needs no arithmetic, by its code
+_REJECTED: dict[str, Callable[[Rejection], str]] = {
+    "unreachable": lambda r: f"unreachable: {r.detail}",
+    "not_pinned": lambda r: f"not the pinned backend (--backend {r.detail})",
+    "forced_elsewhere": lambda r: f"model_routing forces {r.detail} for {r.key}",
+    "not_admitted": lambda r: f"not admitted by {r.backend}'s supported_models/model_patterns",
+    "not_pulled": lambda r: f"not pulled on {r.backend}",
+    "lacks_capability":
+        lambda r: f"{r.key} does not support {r.detail} ({r.backend}'s capabilities)",
+    "cloud_off": lambda r: f"a cloud model ({r.detail or 'remote'}): [routing] cloud = "
+                           '"never" runs one only when named',
+}
+
+
 def rejection(r: Rejection) -> str:
     """"model too large: needs ~41.9 GB, limit 8 GB"."""
+    simple = _REJECTED.get(r.code)
+    if simple is not None:
+        return simple(r)
     need = f"needs ~{gb(r.need_gb or 0.0)} GB"
-    if r.code == "unreachable":
-        return f"unreachable: {r.detail}"
-    if r.code == "not_pinned":
-        return f"not the pinned backend (--backend {r.detail})"
-    if r.code == "forced_elsewhere":
-        return f"model_routing forces {r.detail} for {r.key}"
-    if r.code == "not_admitted":
-        return f"not admitted by {r.backend}'s supported_models/model_patterns"
-    if r.code == "not_pulled":
-        return f"not pulled on {r.backend}"
-    if r.code == "lacks_capability":
-        return f"{r.key} does not support {r.detail} ({r.backend}'s capabilities)"
-    if r.code == "cloud_off":
-        return f"a cloud model ({r.detail or 'remote'}): [routing] cloud = \"never\" " \
-               "runs one only when named"
     if r.code == "too_large":
         limit = f", limit {number(r.limit_gb)} GB" if r.limit_gb is not None else ""
         off = "" if r.offload_gb in (None, float("inf")) else \
