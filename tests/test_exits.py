@@ -83,12 +83,17 @@ def test_status_watch_stops_on_ctrl_c_without_an_error() -> None:
     p = subprocess.Popen([SOLLAMA, "status", "--watch", "--interval", "0.2"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "COLUMNS": "120"})
-    assert p.stdout is not None
-    seen = []
-    while not any("gone" in line for line in seen) and len(seen) < 200:
-        seen.append(p.stdout.readline())    # a table is out: the watch loop runs
-    assert any("gone" in line for line in seen), seen
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == 0
+    try:
+        assert p.stdout is not None
+        seen = []
+        while not any("gone" in line for line in seen) and len(seen) < 200:
+            seen.append(p.stdout.readline())    # a table is out: the watch loop runs
+        assert any("gone" in line for line in seen), seen
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0
+    finally:
+        if p.poll() is None:       # never left running by a failure
+            p.kill()
+            p.communicate(timeout=30)
     assert "error" not in err and "Traceback" not in err
