@@ -10,7 +10,6 @@ order. Whatever is guessed says so in a comment beside the backend.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 from dataclasses import dataclass, field
@@ -62,31 +61,37 @@ class Backend:
     notes: list[str] = field(default_factory=list)
 
 
-def sysfs_root() -> str:
-    """`/sys`, or SOLLAMA_SYSFS_ROOT's tree (containers, tests)."""
-    return os.environ.get("SOLLAMA_SYSFS_ROOT") or "/sys"
+def sysfs_root() -> str | None:
+    """SOLLAMA_SYSFS_ROOT's tree (containers, tests); None: /sys, as the readers take it."""
+    return os.environ.get("SOLLAMA_SYSFS_ROOT") or None
 
 
 def local_accelerators() -> list[Accelerator]:
-    """This machine's accelerators: NVIDIA (NVML), AMD and Intel GPUs (sysfs), NPUs; CPU last."""
+    """This machine's accelerators: NVIDIA (NVML), AMD and Intel GPUs (sysfs), an NPU; CPU last.
+
+    The sysfs walk and the AMD memory are the telemetry readers' own (an APU's memory is
+    its carve-out plus GTT, as `sollama status` shows it), not a second reading of them.
+    """
+    from smartollama.config import TelemetryConfig
+    from smartollama.telemetry import amdgpu, intel
+    from smartollama.telemetry._sysfs import driver_name, drm_cards, root_of
+
     found = _nvidia()
     root = sysfs_root()
-    for card in sorted(glob.glob(f"{root}/class/drm/card[0-9]*")):
-        if "-" in os.path.basename(card):
-            continue                # a connector (card1-DP-1), not a device
-        name = os.path.basename(card)
-        driver = os.path.basename(os.path.realpath(f"{card}/device/driver"))
-        if driver == "amdgpu":
-            mem = _bytes_gb(f"{card}/device/mem_info_vram_total")
-            found.append(Accelerator("amd", {"source": "amdgpu", "card": name}, mem,
-                                     f"{name} (amdgpu)"))
+    for card in drm_cards(root_of(root)):
+        driver = driver_name(card / "device")
+        if driver == amdgpu.DRIVER:
+            cfg = TelemetryConfig(source="amdgpu", card=card.name, root=root)
+            mem = amdgpu.read(cfg, {}, 0.0)[0].mem_total_gb
+            found.append(Accelerator("amd", {"source": "amdgpu", "card": card.name},
+                                     round(mem, 1) if isinstance(mem, float) else None,
+                                     f"{card.name} (amdgpu)"))
         elif driver in ("i915", "xe"):
-            found.append(Accelerator("igpu", {"source": "intel-gpu", "card": name}, None,
-                                     f"{name} ({driver})"))
-    for accel in sorted(glob.glob(f"{root}/class/accel/accel*")):
-        if os.path.exists(f"{accel}/device/npu_busy_time_us"):
-            name = os.path.basename(accel)
-            found.append(Accelerator("npu", {"source": "intel-npu", "card": name}, None, name))
+            found.append(Accelerator("igpu", {"source": "intel-gpu", "card": card.name}, None,
+                                     f"{card.name} ({driver})"))
+    npu = intel.find_npu(TelemetryConfig(source="intel-npu", root=root))
+    if npu is not None:
+        found.append(Accelerator("npu", {"source": "intel-npu", "card": npu.name}, None, npu.name))
     found.append(Accelerator("cpu", {"source": "cpu"}, None, "CPU"))
     return found
 
@@ -110,14 +115,6 @@ def _nvidia() -> list[Accelerator]:
     with contextlib.suppress(Exception):
         pynvml.nvmlShutdown()
     return out
-
-
-def _bytes_gb(path: str) -> float | None:
-    try:
-        with open(path) as f:
-            return round(int(f.read().strip()) / 1e9, 1)
-    except (OSError, ValueError):
-        return None
 
 
 def exporter_kind(page: str) -> str | None:
