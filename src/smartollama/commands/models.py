@@ -45,11 +45,6 @@ def _ask_all(method: str) -> list[tuple[str, list[dict[str, Any]]]]:
     return ok
 
 
-def _size(value: object) -> int:
-    """A byte count from a server; anything but a number (`"size": "huge"`) counts as 0."""
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
 def human_bytes(n: int | float) -> str:
     """Ollama's format.HumanBytes: decimal units, "4.7 GB", "397 MB"."""
     value = float(n)
@@ -127,7 +122,7 @@ def list_command(prefix: str | None, as_json: bool) -> int:
         click.echo(json.dumps(list(merged.values()), indent=2))
         return 0
     rows = [[printable(name), printable(str(m.get("digest", ""))[:12]),
-             human_bytes(_size(m.get("size"))),
+             human_bytes(int(m.get("size") or 0)),
              human_time(m.get("modified_at")), ",".join(m["backends"])]
             for name, m in sorted(merged.items())]
     _table(["NAME", "ID", "SIZE", "MODIFIED", "BACKENDS"], rows)
@@ -147,7 +142,7 @@ def ps_command(prefix: str | None, as_json: bool) -> int:
             if prefix and not name.startswith(prefix):
                 continue
             out.append({**m, "backend": bid})
-            size, vram = _size(m.get("size")), _size(m.get("size_vram"))
+            size, vram = int(m.get("size") or 0), int(m.get("size_vram") or 0)
             rows.append([printable(name), printable(str(m.get("digest", ""))[:12]),
                          human_bytes(size),
                          _processor(size, vram), human_time(m.get("expires_at")), bid])
