@@ -30,14 +30,10 @@ def probe_host(url: str) -> Host:
     except SollamaError as e:
         host.error = e.message
         return host
-    size = sum(_int(m.get("size")) for m in loaded if isinstance(m, dict))
-    vram = sum(_int(m.get("size_vram")) for m in loaded if isinstance(m, dict))
+    size = sum(int(m.get("size") or 0) for m in loaded)    # the client checked their types
+    vram = sum(int(m.get("size_vram") or 0) for m in loaded)
     host.vram_share = vram / size if size else None
     return host
-
-
-def _int(v: object) -> int:
-    return v if isinstance(v, int) and v > 0 else 0
 
 
 def read_exporter(url: str) -> str:
