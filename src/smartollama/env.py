@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartollama.config import Backend, Config
+    from smartollama.fleet import FleetSnapshot
     from smartollama.state import State, StateStore
     from smartollama.telemetry.base import Reading
     from smartollama.telemetry.dispatch import Pages
@@ -31,13 +32,17 @@ class Environment:
     user config dir on first use). ``state_dir``: where the state lives
     (default: SOLLAMA_STATE_DIR or the user state dir). ``store``: a ready
     StateStore (the proxy's in-memory one, say) instead. ``clock``: epoch
-    seconds (default ``time.time``).
+    seconds (default ``time.time``). ``fleet``: the fleet as it is now, for a
+    front door that knows it without asking hosts (the replay's simulation):
+    `api.route` then decides on what it returns instead of gathering.
     """
 
     def __init__(self, *, config: Config | None = None, state_dir: str | None = None,
                  store: StateStore | None = None, clock: Callable[[], float] | None = None,
                  stdin: IO[str] | None = None, stdout: IO[str] | None = None,
-                 stderr: IO[str] | None = None) -> None:
+                 stderr: IO[str] | None = None,
+                 fleet: Callable[[], FleetSnapshot] | None = None) -> None:
+        self.fleet = fleet
         self._config = config
         self._state_dir = state_dir
         self._store = store
