@@ -35,14 +35,18 @@ class Environment:
     seconds (default ``time.time``). ``fleet``: the fleet as it is now, for a
     front door that knows it without asking hosts (the replay's simulation):
     `api.route` then decides on what it returns instead of gathering.
+    ``suggestions``: False for a front door that shows no verdict (the
+    replay): runnable verdicts then come without suggestions.
     """
 
     def __init__(self, *, config: Config | None = None, state_dir: str | None = None,
                  store: StateStore | None = None, clock: Callable[[], float] | None = None,
                  stdin: IO[str] | None = None, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None,
-                 fleet: Callable[[], FleetSnapshot] | None = None) -> None:
+                 fleet: Callable[[], FleetSnapshot] | None = None,
+                 suggestions: bool = True) -> None:
         self.fleet = fleet
+        self.suggestions = suggestions
         self._config = config
         self._state_dir = state_dir
         self._store = store

@@ -109,13 +109,33 @@ class Host:
         self.by_key: dict[str, ModelSpec] = {
             names.canonical(m.name).lower(): m for m in spec.models if not m.remote}
         self.infos = {k: _info(m) for k, m in self.by_key.items()}
+        #: ps rows by runner id (a runner's row never changes)
+        self.rows: dict[int, tuple[str, LoadedModel]] = {}
+        self._readings_key: tuple[float, float] | None = None
+        self._readings: dict[str, float] = {}
+
+    def row(self, r: Runner) -> tuple[str, LoadedModel]:
+        name = names.canonical(r.model.name)
+        row = self.rows[id(r)] = (name.lower(), LoadedModel(
+            name=name, size_bytes=r.size, size_vram_bytes=r.size_vram, context_length=r.num_ctx))
+        return row
 
     @property
     def in_flight(self) -> int:
         return len(self.queue) + len(self.active) + len(self.waiting)
 
     def readings(self) -> dict[str, float]:
-        """The sensors the host has (its spec's reading keys), now."""
+        """The sensors the host has (its spec's reading keys), as of the thermal
+        state's time (the same dict until it changes: read, never change it)."""
+        th = self.model.thermal
+        key = (th.t, th.power_w)
+        if self._readings_key == key:
+            return self._readings
+        self._readings_key = key
+        self._readings = self._read()
+        return self._readings
+
+    def _read(self) -> dict[str, float]:
         th = self.model.thermal
         have = self.spec.readings
         out: dict[str, float] = {}
@@ -409,6 +429,7 @@ class Simulation:
     def _close(self, host: str, runner: Runner, t: float) -> None:
         res = self.residencies.pop(id(runner), None)
         self.hosts[host].ready_at.pop(id(runner), None)
+        self.hosts[host].rows.pop(id(runner), None)
         if res is not None:
             res.end = max(res.start, t)
             self.closed.append(res)
@@ -434,11 +455,7 @@ class Simulation:
         for name, h in self.hosts.items():
             self._touch(h)
             st = BackendState(id=name, models=h.infos)
-            st.loaded = {
-                names.canonical(r.model.name).lower(): LoadedModel(
-                    name=names.canonical(r.model.name), size_bytes=r.size,
-                    size_vram_bytes=r.size_vram, context_length=r.num_ctx)
-                for r in h.model.runners.values()}
+            st.loaded = dict(h.rows.get(id(r)) or h.row(r) for r in h.model.runners.values())
             values: dict[str, Any] = dict(h.readings())
             dev_used, ram_used = h.model.memory_used()
             if h.model.device_bytes and h.spec.metrics_style != "none":

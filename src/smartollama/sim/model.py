@@ -73,6 +73,7 @@ class HostModel:
         self.spec = spec
         self.runners: dict[str, Runner] = {}
         self.thermal = Thermal(ThermalFigures.of(spec), now)
+        self._needs: dict[tuple[str, int], int] = {}
 
     # memory -------------------------------------------------------------------------
 
@@ -91,7 +92,11 @@ class HostModel:
         return dev, ram
 
     def need(self, model: ModelSpec, num_ctx: int) -> int:
-        return model.memory_need(num_ctx, self.spec.parallel_for(model))
+        key = (model.name, num_ctx)
+        got = self._needs.get(key)
+        if got is None:
+            got = self._needs[key] = model.memory_need(num_ctx, self.spec.parallel_for(model))
+        return got
 
     def oom_message(self, need: int) -> str:
         """What llama-server's failed allocation reaches the client as (llm/llama_server.go)."""
