@@ -7,9 +7,8 @@ namespace `library`, default tag `latest`; a name compares case-insensitively.
 
 from __future__ import annotations
 
-import functools
-
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 

@@ -167,7 +167,7 @@ def _progress(total: int) -> tuple[object, object]:
     bar = Progress(transient=True, console=_stderr_console())
     task = bar.add_task("replaying", total=total)
     bar.start()
-    return bar, lambda n: bar.advance(task, n)
+    return bar, lambda done: bar.update(task, completed=done)
 
 
 def _stderr_console() -> object:

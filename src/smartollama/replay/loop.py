@@ -111,6 +111,7 @@ class Host:
         self.infos = {k: _info(m) for k, m in self.by_key.items()}
         #: ps rows by runner id (a runner's row never changes)
         self.rows: dict[int, tuple[str, LoadedModel]] = {}
+        self.state: BackendState | None = None      # as the last snapshot showed it
         self._readings_key: tuple[float, float] | None = None
         self._readings: dict[str, float] = {}
 
@@ -450,18 +451,25 @@ class Simulation:
     # -- what a decision sees -----------------------------------------------------------
 
     def snapshot(self) -> FleetSnapshot:
-        """The fleet now, as `snapshot.gather` would have found it."""
+        """The fleet now, as `snapshot.gather` would have found it. Each host's
+        state and reading are kept and brought up to date (a decision only
+        reads them; a replay makes millions)."""
         snap = FleetSnapshot(time=EPOCH + self.now)
         for name, h in self.hosts.items():
             self._touch(h)
-            st = BackendState(id=name, models=h.infos)
+            st = h.state
+            if st is None:
+                st = h.state = BackendState(id=name, models=h.infos)
+                st.reading = Reading(source="sim")
             st.loaded = dict(h.rows.get(id(r)) or h.row(r) for r in h.model.runners.values())
-            values: dict[str, Any] = dict(h.readings())
+            reading = st.reading
+            reading.time = snap.time
+            for k, v in h.readings().items():
+                setattr(reading, k, v)
             dev_used, ram_used = h.model.memory_used()
             if h.model.device_bytes and h.spec.metrics_style != "none":
-                values["mem_total_gb"] = h.model.device_bytes / GB
-                values["mem_free_gb"] = max(0, h.model.device_bytes - dev_used) / GB
-            st.reading = Reading(source="sim", time=snap.time, **values)
+                reading.mem_total_gb = h.model.device_bytes / GB
+                reading.mem_free_gb = max(0, h.model.device_bytes - dev_used) / GB
             st.in_flight = h.in_flight
             learned = self._learned.get(name)
             if learned is None:

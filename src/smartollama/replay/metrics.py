@@ -8,11 +8,12 @@ Over the trace's requests (preloads are not requests; their loads and energy cou
   ``..._critical_s`` the same for critical requests alone. None: no such request.
 - ``loads_per_hour``: model loads (preloads included) / the trace's hours.
 - ``vram_efficiency``: of the device memory that held models, time-weighted,
-  the share whose model was used again (a request started on that runner)
-  within the next hour.
+  the share holding a model that a request started on, on that host, within
+  the next hour.
 - ``quality_met``: the share of requests answered by a model whose quality
-  for the task is at least the request's ``min_quality``, or, without one,
-  whose tier is not below ``substitution_quality_threshold``.
+  for the task is at least the request's ``min_quality``; without one, whose
+  tier is not below the lower of ``substitution_quality_threshold`` and the
+  requested model's own tier (asking for a small model is no shortfall).
 - ``fallback_rate``: the share of requests that needed a second host.
 - ``oom``: attempts that ended out of memory (the model did not fit the host
   at all, or waited 120 s for memory in vain).
@@ -29,6 +30,7 @@ The five production targets (docs/replay.md) are `TARGETS`.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -96,7 +98,13 @@ def _r(v: float | None, digits: int = 2) -> float | None:
 
 
 def vram_efficiency(result: RunResult) -> float | None:
-    """∫ device bytes of runners used within the next hour dt / ∫ device bytes held dt."""
+    """∫ device bytes holding a model used on its host within the next hour dt
+    / ∫ device bytes holding models dt."""
+    uses: dict[tuple[str, str], list[float]] = {}
+    for res in result.residencies:
+        uses.setdefault((res.host, res.model), []).extend(res.uses)
+    for times in uses.values():
+        times.sort()
     held = useful = 0.0
     for res in result.residencies:
         if res.vram <= 0 or res.end is None or res.end <= res.start:
@@ -105,7 +113,10 @@ def vram_efficiency(result: RunResult) -> float | None:
         # the stretch [u - 1 h, u] before each use, within the stay, merged
         covered = 0.0
         lo = hi = None
-        for u in sorted(res.uses):
+        times = uses[(res.host, res.model)]
+        for u in times[bisect.bisect_left(times, res.start):]:
+            if u - USE_WINDOW_S >= res.end:
+                break
             a, b = max(res.start, u - USE_WINDOW_S), min(res.end, u)
             if b <= a:
                 continue
@@ -127,7 +138,10 @@ def _quality_met(job: Job, scorer: Any) -> bool:
     key = names.canonical(job.model or "").lower()
     if job.req.min_quality is not None:
         return bool(scorer.score(key, job.req.task) >= job.req.min_quality - 1e-9)
-    return bool(scorer.tier(key) <= scorer.threshold_index)
+    bar = scorer.threshold_index
+    if job.req.model != "auto":
+        bar = max(bar, scorer.tier(names.canonical(job.req.model).lower()))
+    return bool(scorer.tier(key) <= bar)
 
 
 def _complies(job: Job, config: Config) -> bool:

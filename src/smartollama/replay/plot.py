@@ -7,7 +7,7 @@ imported only here, only when a plot is asked for.
 from __future__ import annotations
 
 from smartollama.errors import UsageError
-from smartollama.replay.loop import RunResult
+from smartollama.replay.compare import Summary
 
 INSTALL_HINT = "pip install 'smartollama[plot]' (or: pip install matplotlib)"
 
@@ -20,7 +20,7 @@ def check_available() -> None:
         raise UsageError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}")
 
 
-def plot(results: list[RunResult], path: str, title: str) -> None:
+def plot(results: list[Summary], path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,15 +28,14 @@ def plot(results: list[RunResult], path: str, title: str) -> None:
 
     fig, (ax_ttft, ax_fan, ax_loads) = plt.subplots(3, 1, figsize=(11, 10), sharex=True)
     for res in results:
-        pts = sorted((j.arrival / 3600.0, j.ttft_s) for j in res.jobs
-                     if j.ttft_s is not None and j.req.urgency in ("interactive", "critical"))
+        pts = sorted((t / 3600.0, ttft) for t, ttft in res.ttft)
         ax_ttft.plot([p[0] for p in pts], [p[1] for p in pts], ".", ms=3, label=res.name,
                      alpha=0.6)
         ax_fan.plot([t / 3600.0 for t, _ in res.fan], [f for _, f in res.fan], lw=1,
                     label=res.name)
         hours = int(res.hours)
         per_hour = [0] * max(1, hours)
-        for t, _, _ in res.loads:
+        for t in res.loads:
             per_hour[min(len(per_hour) - 1, int(t // 3600))] += 1
         ax_loads.step(range(len(per_hour)), per_hour, where="post", label=res.name)
     ax_ttft.set_ylabel("time to first token (s)\ninteractive + critical")
