@@ -14,10 +14,10 @@ INSTALL_HINT = "pip install 'smartollama[plot]' (or: pip install matplotlib)"
 
 def check_available() -> None:
     """A usage error (exit 2) when matplotlib is missing, before any work is done."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
 
 
 def plot(results: list[Summary], path: str, title: str) -> None:
