@@ -4,7 +4,8 @@ Builds a seeded synthetic trace (a day of 10,000 requests over the tower
 fleet's models, mixed urgencies and tasks, modes switching every few hours),
 writes it to a temporary file and runs it as `sollama replay` does (reading
 the trace included), in this process. Prints the wall and CPU seconds, in
-all and per policy. Target: under 10 s on the 2-core CI machine.
+all, here and in the second process that runs the baselines (on a machine
+with two cores). Target: under 10 s on the 2-core CI machine.
 
     python benchmarks/replay.py [--requests N] [--fleet tower] [--seed S]
 """
@@ -12,7 +13,9 @@ all and per policy. Target: under 10 s on the 2-core CI machine.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -52,18 +55,21 @@ def main() -> None:
     from smartollama.replay.compare import compare
 
     spec, config = fleet_and_config(args.fleet, None)
+    load = os.getloadavg()[0]
     models = sorted({m.name for h in spec.hosts for m in h.models if not m.remote})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
         write_trace(path, synthetic(args.requests, models, args.seed))
         wall, cpu = time.perf_counter(), time.process_time()
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
         trace = read_trace(path, config.modes)
-        marks: list[tuple[str, float]] = []
         result = compare(trace, spec, config)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    del marks
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child_cpu = (after.ru_utime + after.ru_stime) - (child.ru_utime + child.ru_stime)
     print(f"{len(trace)} requests on {args.fleet}, sollama + {len(result.results) - 1} baselines: "
-          f"{wall:.2f} s wall, {cpu:.2f} s CPU")
+          f"{wall:.2f} s wall; CPU {cpu:.2f} s here (sollama), {child_cpu:.2f} s in the "
+          f"baselines' process; load average before: {load:.1f}")
 
 
 if __name__ == "__main__":

@@ -282,7 +282,21 @@ def shipped(request: pytest.FixtureRequest) -> tuple[str, dict[str, dict[str, fl
     trace, cfg = SHIPPED[fleet]
     spec, config = fleet_and_config(fleet, str(TRACES / cfg) if cfg else None)
     report = compare(read_trace(TRACES / trace, config.modes), spec, config).report
+    REPORTS[fleet] = report
     return fleet, {r["name"]: r["metrics"] for r in report["runs"]}
+
+
+REPORTS: dict[str, dict[str, object]] = {}
+
+
+def test_the_readme_shows_the_table_as_it_is(
+        shipped: tuple[str, dict[str, dict[str, float]]]) -> None:
+    from smartollama.replay.table import text
+
+    fleet, _ = shipped
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(f"<!-- replay:{fleet} -->\n```\n", 1)[1].split("```\n", 1)[0]
+    assert block == text(REPORTS[fleet]), "README.md's replay table is stale: paste the new one"
 
 
 def test_sollama_beats_every_baseline_on_p95_interactive_and_oom(

@@ -137,10 +137,12 @@ def replay_command(trace: str, fleet: str, config_path: str | None, policy: str 
     if as_json:
         click.echo(json.dumps(result.report))
     else:
-        from smartollama.replay.table import render
+        from smartollama.replay.table import render, text
 
-        color = sys.stdout.isatty() and not _no_color()
-        render(result.report, sys.stdout, color=color, width=None if color else 110)
+        if sys.stdout.isatty() and not _no_color():
+            render(result.report, sys.stdout, color=True)
+        else:
+            click.echo(text(result.report), nl=False)
     if plot_path is not None:
         from smartollama.replay.plot import plot
 

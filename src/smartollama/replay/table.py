@@ -55,6 +55,19 @@ def best(metric: str, values: list[Any]) -> set[int]:
     return {i for i, v in enumerate(values) if v is not None and v == top}
 
 
+def text(report: dict[str, Any]) -> str:
+    """The table as plain text, 110 columns, without trailing spaces (the README's copy)."""
+    import io
+
+    buf = io.StringIO()
+    render(report, buf, color=False, width=WIDTH)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+#: the table's width when the output is not a terminal
+WIDTH = 110
+
+
 def render(report: dict[str, Any], out: IO[str], *, color: bool, width: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -81,5 +94,4 @@ def render(report: dict[str, Any], out: IO[str], *, color: bool, width: int | No
     console = Console(file=out, no_color=not color, highlight=False, width=width,
                       force_terminal=color or None, emoji=False)
     console.print(table)
-    console.print("* best in its row (no mark: a tie across every policy); "
-                  "red: misses the production target. Definitions: docs/replay.md")
+    console.print("* best in its row; red: misses its target. Metrics: docs/replay.md")
