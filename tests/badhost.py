@@ -11,7 +11,8 @@ JSON given), `/api/ps` and `/api/show` as Ollama does, and misbehaves on
 - ``nodone``: two chunks, then a clean end without the final object;
 - ``junk_after_done``: the final object, then more text and another final object;
 - ``not_object``: a stream line that is JSON but not an object;
-- ``gated``: two chunks, then (once `gate` is set) forty more and the final object.
+- ``gated``: two chunks, then (once `gate` is set) forty more and the final object;
+- ``tool_call``: two chunks, one with a tool call and no text, then the final object.
 
 `/metrics` answers an empty Prometheus page. With ``auth``, every request needs
 that basic authentication (401 without it).
@@ -29,7 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL = "llama3:8b"
-BEHAVIOURS = ("ok", "hang", "stall", "drop", "nodone", "junk_after_done", "not_object", "gated")
+BEHAVIOURS = ("ok", "hang", "stall", "drop", "nodone", "junk_after_done", "not_object", "gated",
+              "tool_call")
+#: the call ``tool_call`` makes (api.ToolCall)
+TOOL_CALL = {"function": {"name": "get_weather", "arguments": {"unit": "C", "city": "Paris"}}}
 
 
 def tags_of(model: str = MODEL) -> dict[str, Any]:
@@ -128,6 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.host.gate.wait()
             for i in range(40):
                 self._line(chunk(f" more text {i}", chat))
+        if how == "tool_call":
+            call = chunk("", chat)
+            (call["message"] if chat else call)["tool_calls"] = [TOOL_CALL]
+            self._line(call)
         if how == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
