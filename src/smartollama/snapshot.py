@@ -275,6 +275,9 @@ def loaded_from_ps(m: dict[str, Any]) -> LoadedModel:
 _SHOW_KEYS = ("block_count", "embedding_length", "attention.head_count",
               "attention.head_count_kv", "attention.key_length", "attention.value_length",
               "context_length")
+#: architectures whose local layers Ollama sizes by `attention.sliding_window`
+#: (fs/ggml GraphSize: gemma3 only; gemma2's window is not used by its engine)
+SLIDING_WINDOW_ARCHS = ("gemma3",)
 
 
 def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +291,9 @@ def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
             v = max((x for x in v if isinstance(x, int | float)), default=None)
         if isinstance(v, int | float):
             out[k.replace("attention.", "")] = int(v)
+    window = info.get(f"{arch}.attention.sliding_window")
+    if arch in SLIDING_WINDOW_ARCHS and isinstance(window, int) and window > 0:
+        out["sliding_window"] = window
     d = show.get("details") or {}
     for k in ("parameter_size", "quantization_level", "family"):
         if d.get(k):
@@ -317,6 +323,7 @@ def with_show(info: ModelInfo, show: dict[str, Any]) -> ModelInfo:
         key_length=show.get("key_length"),
         value_length=show.get("value_length"),
         context_length=show.get("context_length") or info.context_length,
+        sliding_window=show.get("sliding_window"),
         capabilities=info.capabilities if info.capabilities is not None
         else _capabilities(show.get("capabilities")),
         remote_host=info.remote_host or show.get("remote_host"),
