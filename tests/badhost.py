@@ -14,6 +14,8 @@ JSON given), `/api/ps` and `/api/show` as Ollama does, and misbehaves on
 - ``gated``: two chunks, then (once `gate` is set) forty more and the final object;
 - ``tool_call``: two chunks, one with a tool call and no text, then the final object.
 
+`/api/show` says what `capabilities` gives for the model (else `completion`);
+`/api/tags` lists none, as a server older than capabilities in the list did.
 `/metrics` answers an empty Prometheus page. With ``auth``, every request needs
 that basic authentication (401 without it).
 
@@ -88,8 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/ps":
             return self._json(200, {"models": []})
         if self.path == "/api/show":
+            name = json.loads(body or b"{}").get("model", "")
+            host.shown.append(name)
+            caps = host.capabilities.get(name, ["completion"])
             return self._json(200, {"details": tags_of()["models"][0]["details"],
-                                    "model_info": {}, "capabilities": ["completion"]})
+                                    "model_info": {}, "capabilities": caps})
         if self.path in ("/api/generate", "/api/chat"):
             del body
             return self._answer(self.path == "/api/chat")
@@ -156,12 +161,15 @@ class _Server(ThreadingHTTPServer):
 class BadHost:
     """One misbehaving host; use as a context manager."""
 
-    def __init__(self, behaviour: str = "ok", *, tags: Any = None, auth: str | None = None
-                 ) -> None:
+    def __init__(self, behaviour: str = "ok", *, tags: Any = None, auth: str | None = None,
+                 capabilities: dict[str, list[str]] | None = None) -> None:
         assert behaviour in BEHAVIOURS, behaviour
         self.behaviour = behaviour
         self.tags = tags_of() if tags is None else tags
         self.auth = auth                   # "user:password": basic auth required
+        # what `/api/show` says each model can do (else completion); `shown`: what was asked
+        self.capabilities = capabilities or {}
+        self.shown: list[str] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.released = threading.Event()
         self.gate = threading.Event()
