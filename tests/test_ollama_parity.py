@@ -223,3 +223,24 @@ def test_the_simulator_pulls_creates_and_deletes_as_ollama_does(single_fleet: An
         client.delete("mine")
     assert e.value.status_code == 404
     assert json.loads(json.dumps(client.show("gemma2:2b").modelinfo or {}))
+
+
+def test_a_session_with_a_vision_model_attaches_image_paths(tmp_path: Path) -> None:
+    from conftest import start_fleet
+
+    picture = tmp_path / "cat pic.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    escaped = str(picture).replace(" ", "\\ ")
+    for fleet in start_fleet("today", tmp_path):
+        child = spawn("run", "gemma3:4b")
+        child.expect_exact(">>> ")
+        child.sendline(f"what is in {escaped}")
+        child.expect_exact(f"Added image '{picture}'")
+        child.expect_exact(">>> ")
+        child.sendline(f"and {tmp_path}/missing.png?")    # not a file: stays text
+        child.expect_exact(">>> ")
+        bye(child)
+        chats = [r.body for h in fleet.hosts.values() for r in h.requests_to("/api/chat")]
+        first, second = chats[0]["messages"][0], chats[1]["messages"][-1]
+        assert first["content"] == "what is in" and len(first["images"]) == 1
+        assert "images" not in second and second["content"].endswith("missing.png?")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from smartollama.errors import SollamaError
 
 if TYPE_CHECKING:
     from smartollama.env import Environment
@@ -43,6 +45,16 @@ def read_message(prompt: str = ">>> ", more: str = "... ") -> str | None:
         lines.append(nxt)
 
 
+def _multimodal(verdict: Verdict) -> bool:
+    """Does the session's model take images (its host lists `vision`)?"""
+    from smartollama.api import snapshot_of
+
+    snap = snapshot_of(verdict)
+    st = snap.backends.get(verdict.backend_used or "") if snap is not None else None
+    info = st.models.get((verdict.model_used or "").lower()) if st is not None else None
+    return info is not None and "vision" in (info.capabilities or ())
+
+
 def repl(verdict: Verdict, opts: RunOptions, env: Environment, request: Request) -> int:
     """The session: each turn runs on the session's current verdict (which
     `/load` and `/mode` may route again), recorded as ``<id>-<turn>``."""
@@ -71,7 +83,18 @@ def repl(verdict: Verdict, opts: RunOptions, env: Environment, request: Request)
             command(cmd, s)
             continue
         turn += 1
-        s.messages.append({"role": "user", "content": text})
+        message: dict[str, Any] = {"role": "user", "content": text}
+        if _multimodal(s.verdict):      # as interactive.go: paths attached for such a model
+            from smartollama.run.files import extract
+
+            try:
+                message["content"], images, _ = extract(text, sys.stderr)
+            except SollamaError as e:
+                sys.stderr.write(f"{e.message}\n")
+                continue
+            if images:
+                message["images"] = images
+        s.messages.append(message)
         opts.messages = s.messages
         this = copy.deepcopy(s.verdict)
         this.id = f"{s.verdict.id}-{turn}"
