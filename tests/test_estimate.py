@@ -194,3 +194,22 @@ def test_the_simulator_loads_a_sliding_window_model_in_what_the_router_plans() -
     assert need is not None
     assert need.kv_gb * GB == pytest.approx(sim_kv, rel=1e-6)
     assert sim_kv < spec.kv_cache_bytes(ctx) / 4      # five layers in six keep a window
+
+
+def test_layers_that_share_an_earlier_layers_kv_cache_keep_none() -> None:
+    """gemma3n: 35 layers, the last 15 reuse earlier caches (`shared_kv_layers`)."""
+    gemma3n = ModelInfo(name="gemma3n:e4b", size_bytes=7_547_589_116, block_count=35,
+                        embedding_length=2048, head_count=8, head_count_kv=2, key_length=256,
+                        value_length=256, context_length=32768, shared_kv_layers=15)
+    need = estimate.from_model_info(gemma3n, 8192)
+    alone = estimate.from_model_info(dataclasses.replace(gemma3n, shared_kv_layers=None), 8192)
+    assert need is not None and alone is not None
+    assert need.kv_gb == pytest.approx(alone.kv_gb * 20 / 35)
+
+
+def test_api_show_gives_the_shared_kv_layers() -> None:
+    from smartollama.snapshot import _show_summary
+
+    show = {"model_info": {"general.architecture": "gemma3n", "gemma3n.block_count": 35,
+                           "gemma3n.attention.shared_kv_layers": 15}}
+    assert _show_summary(show)["shared_kv_layers"] == 15

@@ -32,6 +32,9 @@ class ModelInfo:
     #: tokens a local (sliding-window) layer keeps, for an architecture whose KV cache
     #: Ollama sizes that way (gemma3: five layers in six); None: every layer is global
     sliding_window: int | None = None
+    #: layers that reuse an earlier layer's KV cache and keep none of their own
+    #: (`attention.shared_kv_layers`: gemma3n, gemma4)
+    shared_kv_layers: int | None = None
     #: what the host says the model can do ("completion", "tools", "thinking", "vision",
     #: "insert", "embedding"); None: the host did not say (an older Ollama)
     capabilities: tuple[str, ...] | None = None

@@ -281,7 +281,7 @@ def loaded_from_ps(m: dict[str, Any]) -> LoadedModel:
 
 _SHOW_KEYS = ("block_count", "embedding_length", "attention.head_count",
               "attention.head_count_kv", "attention.key_length", "attention.value_length",
-              "context_length")
+              "context_length", "attention.shared_kv_layers")
 #: architectures whose local layers Ollama sizes by `attention.sliding_window`
 #: (fs/ggml GraphSize: gemma3 only; gemma2's window is not used by its engine)
 SLIDING_WINDOW_ARCHS = ("gemma3",)
@@ -331,6 +331,7 @@ def with_show(info: ModelInfo, show: dict[str, Any]) -> ModelInfo:
         value_length=show.get("value_length"),
         context_length=show.get("context_length") or info.context_length,
         sliding_window=show.get("sliding_window"),
+        shared_kv_layers=show.get("shared_kv_layers"),
         capabilities=info.capabilities if info.capabilities is not None
         else _capabilities(show.get("capabilities")),
         remote_host=info.remote_host or show.get("remote_host"),

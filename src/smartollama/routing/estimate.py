@@ -160,10 +160,11 @@ def from_model_info(info: ModelInfo, num_ctx: int, slots: int = 1) -> MemoryNeed
     head_dim = info.embedding_length // heads
     k_len = info.key_length or head_dim
     v_len = info.value_length or head_dim
-    kv = kv_cache_bytes(block_count=info.block_count, head_count_kv=heads_kv, key_length=k_len,
+    layers = max(1, info.block_count - (info.shared_kv_layers or 0))   # each with a cache
+    kv = kv_cache_bytes(block_count=layers, head_count_kv=heads_kv, key_length=k_len,
                         value_length=v_len, num_ctx=num_ctx)
     if info.sliding_window:
-        local = info.block_count - info.block_count // GLOBAL_LAYER_EVERY
+        local = layers - layers // GLOBAL_LAYER_EVERY
         window = min(num_ctx, max(1, slots) * info.sliding_window + NUM_BATCH)
         kv -= kv_cache_bytes(block_count=local, head_count_kv=heads_kv, key_length=k_len,
                              value_length=v_len, num_ctx=num_ctx - window)
