@@ -100,7 +100,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     text, images, image = extract(text, env.stderr)
     needs = (*_needs(think), *(("vision",) if image else ()))
     request = build_request(model, env, needs=needs, **_routing(routing))
-    verdict = _route(request, env, prompt=text, will_run=True)
+    verdict = _route_or_pull(request, env, prompt=text)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
         report(verdict, env)
     if verdict.action == "refuse":
@@ -122,7 +122,7 @@ def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive:
     if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 
-        return repl(verdict, opts, env.config, env.store)
+        return repl(verdict, opts, env, request)
     try:
         api.run(verdict, opts, env)
     finally:
@@ -252,6 +252,22 @@ def _route(request: Request, env: Environment, *, prompt: str | None,
         for k, v in fields.items():
             setattr(verdict, k, v)
     return verdict
+
+
+def _route_or_pull(request: Request, env: Environment, *, prompt: str) -> Verdict:
+    """Route a run; a model no host holds is pulled first where it would run
+    (as `ollama run` pulls), then routed again."""
+    from smartollama.errors import ModelNotFoundError
+
+    try:
+        return _route(request, env, prompt=prompt, will_run=True)
+    except ModelNotFoundError as missing:
+        from smartollama.run import pull
+
+        if not pull.pullable(request.model):
+            raise
+        pull.pull_then_route(request, env, missing)
+    return _route(request, env, prompt=prompt, will_run=True)
 
 
 def report(verdict: Verdict, env: Environment) -> None:
