@@ -158,7 +158,7 @@ def _info(m: ModelSpec) -> ModelInfo:
                      family=m.family, block_count=m.block_count,
                      embedding_length=m.embedding_length, head_count=m.head_count,
                      head_count_kv=m.head_count_kv, context_length=m.context_length,
-                     capabilities=tuple(m.capabilities or ()))
+                     sliding_window=m.sliding_window, capabilities=tuple(m.capabilities or ()))
 
 
 @dataclass
