@@ -43,7 +43,7 @@ class HostEngine:
         self.spec = spec
         self._time_scale = time_scale
         self._cond = threading.Condition()
-        self._model = HostModel(spec, time.monotonic())
+        self._model = HostModel(spec, 0.0)  # its thermals run on simulated seconds (_sim_now)
         self._slots = threading.Semaphore(spec.num_parallel)
         self._halt = threading.Event()
         self._waiting = 0
