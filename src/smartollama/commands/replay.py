@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -163,7 +164,7 @@ def _no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def _progress(total: int) -> tuple[object, object]:
+def _progress(total: int) -> tuple[Any, Callable[[int], None]]:
     from rich.progress import Progress
 
     bar = Progress(transient=True, console=_stderr_console())
@@ -172,7 +173,7 @@ def _progress(total: int) -> tuple[object, object]:
     return bar, lambda done: bar.update(task, completed=done)
 
 
-def _stderr_console() -> object:
+def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)

@@ -225,8 +225,8 @@ class Simulation:
         for i, r in enumerate(self.trace):
             self._push(r.t, _ARRIVE, i)
         if self.preload and self.config.preload:
-            for h in range(int(self.hours)):
-                self._push(h * 3600.0, _HOUR, h)
+            for hour in range(int(self.hours)):
+                self._push(hour * 3600.0, _HOUR, hour)
         for name, h in self.hosts.items():    # the spec's loaded models, kept forever
             for model_name in h.spec.loaded:
                 ms = h.spec.model(model_name)
@@ -259,8 +259,8 @@ class Simulation:
         for name, h in self.hosts.items():
             h.model.thermal.advance(horizon)
             energy += h.model.thermal.energy_j
-            for r in list(h.model.runners.values()):
-                self._close(name, r, min(r.expires, horizon))
+            for runner in list(h.model.runners.values()):
+                self._close(name, runner, min(runner.expires, horizon))
         return RunResult(self.name, self.jobs, self.preloads, self.loads, self.closed, energy,
                          horizon, self.hours, self.fan, self.config.default_mode)
 

@@ -159,8 +159,8 @@ def from_history(entries: list[dict[str, Any]]) -> list[TraceRequest]:
         mode = e.get("mode") or mode
         out.append(TraceRequest(
             t=round(when - start, 3), model=str(e["model_requested"]),
-            task=e.get("task") if e.get("task") in TASKS else "general",
-            urgency=e.get("urgency") if e.get("urgency") in URGENCIES else "interactive",
+            task=str(e["task"]) if e.get("task") in TASKS else "general",
+            urgency=str(e["urgency"]) if e.get("urgency") in URGENCIES else "interactive",
             answer_tokens=int(tokens) if isinstance(tokens, int) and tokens >= 0
             else DEFAULT_ANSWER_TOKENS,
             min_quality=e.get("min_quality") if _number(e.get("min_quality")) else None,
