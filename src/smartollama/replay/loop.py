@@ -112,6 +112,7 @@ class Host:
         #: ps rows by runner id (a runner's row never changes)
         self.rows: dict[int, tuple[str, LoadedModel]] = {}
         self.state: BackendState | None = None      # as the last snapshot showed it
+        self.touched = -1.0                         # when `Simulation._touch` last ran
         self._readings_key: tuple[float, float] | None = None
         self._readings: dict[str, float] = {}
 
@@ -402,6 +403,9 @@ class Simulation:
         """Bring the host's thermals to now, and its jobs' peak readings with them
         (temperature moves monotonically between changes of power: the peak of
         a stretch is at one of its ends)."""
+        if h.touched == self.now:      # already brought here (the same readings)
+            return
+        h.touched = self.now
         h.model.thermal.advance(self.now)
         if not h.active:
             return
