@@ -322,3 +322,14 @@ def test_sollama_production_targets(shipped: tuple[str, dict[str, dict[str, floa
     fleet, runs = shipped
     missed = {m for m in TARGETS if not meets(m, runs["sollama"][m])}
     assert missed == KNOWN_MISSES[fleet]
+
+
+def test_a_cloud_model_is_answered_remotely_and_an_unknown_one_refused() -> None:
+    spec, config = fleet_and_config("today", None)
+    trace = [TraceRequest(t=1.0, model="gpt-oss:120b-cloud", answer_tokens=120),
+             TraceRequest(t=2.0, model="nosuch:1b")]
+    res = run_one("sollama", trace, spec, config)
+    cloud, unknown = res.jobs
+    assert cloud.status == "ok" and cloud.runner is None and not res.loads
+    assert cloud.ttft_s is not None and cloud.ttft_s < 1
+    assert unknown.status == "refused"

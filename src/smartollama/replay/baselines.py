@@ -39,11 +39,12 @@ def _model(r: TraceRequest, sim: Simulation) -> str:
 
 def _holding(r: TraceRequest, sim: Simulation) -> tuple[str, list[Host]]:
     key = _model(r, sim)
-    return key, [h for h in sim.hosts.values() if key in h.by_key]
+    return key, [h for h in sim.hosts.values() if key in h.by_key or key in h.remote]
 
 
 def _decision(key: str, hosts: list[Host]) -> Decision:
-    return Decision(choices=[(h.spec.name, h.by_key[key].name) for h in hosts])
+    return Decision(choices=[(h.spec.name, (h.by_key.get(key) or h.remote[key]).name)
+                             for h in hosts])
 
 
 def biggest(r: TraceRequest, mode: str, sim: Simulation, index: int) -> Decision:

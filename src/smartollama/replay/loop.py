@@ -30,7 +30,8 @@ from smartollama import names
 from smartollama.config import Config
 from smartollama.fleet import GB, BackendState, FleetSnapshot, LoadedModel, ModelInfo
 from smartollama.replay.trace import TraceRequest
-from smartollama.sim.model import LOAD_ACTIVITY, HostModel, Runner
+from smartollama.sim.inference import CLOUD_TOKENS_PER_S
+from smartollama.sim.model import LOAD_ACTIVITY, PROMPT_SPEEDUP, HostModel, Runner
 from smartollama.sim.spec import FleetSpec, HostSpec, ModelSpec
 from smartollama.sim.wire import SimError
 from smartollama.state import State
@@ -108,7 +109,10 @@ class Host:
         self.ready_at: dict[int, float] = {}    # runner id → when its load ends
         self.by_key: dict[str, ModelSpec] = {
             names.canonical(m.name).lower(): m for m in spec.models if not m.remote}
-        self.infos = {k: _info(m) for k, m in self.by_key.items()}
+        #: cloud models the host lists: answered remotely, no memory, no slot, no heat
+        self.remote: dict[str, ModelSpec] = {
+            names.canonical(m.name).lower(): m for m in spec.models if m.remote}
+        self.infos = {k: _info(m) for k, m in {**self.by_key, **self.remote}.items()}
         #: ps rows by runner id (a runner's row never changes)
         self.rows: dict[int, tuple[str, LoadedModel]] = {}
         self.state: BackendState | None = None      # as the last snapshot showed it
@@ -294,8 +298,12 @@ class Simulation:
         while job.attempt < len(job.choices):
             host_name, model_name = job.choices[job.attempt]
             h = self.hosts.get(host_name)
-            ms = h.by_key.get(names.canonical(model_name).lower()) if h else None
+            key = names.canonical(model_name).lower()
+            ms = h.by_key.get(key) if h else None
             job.hosts_tried += 1
+            if h is not None and ms is None and key in h.remote:
+                self._remote(job, host_name, h.remote[key])
+                return
             if h is None or ms is None:
                 job.attempt += 1
                 continue
@@ -310,6 +318,14 @@ class Simulation:
             self._pump(h)
             return
         job.status = "oom" if job.oom else "failed"
+
+    def _remote(self, job: Job, host: str, ms: ModelSpec) -> None:
+        """A cloud model answers from elsewhere, at the simulator's cloud speed."""
+        job.host, job.model = host, ms.name
+        job.start = self.now
+        job.first_token = self.now + job.req.prompt_tokens / (CLOUD_TOKENS_PER_S * PROMPT_SPEEDUP)
+        job.done = job.first_token + job.req.answer_tokens / CLOUD_TOKENS_PER_S
+        job.status = "ok"
 
     def _pump(self, h: Host) -> None:
         """Start what can start on ``h``: memory waiters first, then the queue, slots allowing."""
