@@ -333,3 +333,21 @@ def test_a_cloud_model_is_answered_remotely_and_an_unknown_one_refused() -> None
     assert cloud.status == "ok" and cloud.runner is None and not res.loads
     assert cloud.ttft_s is not None and cloud.ttft_s < 1
     assert unknown.status == "refused"
+
+
+def test_deciding_without_prose_decides_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay asks `decide(explain=False)`: the same choices as the CLI's full verdict."""
+    import smartollama.replay.policies as policies
+    from smartollama.env import Environment
+    from smartollama.replay.loop import EPOCH
+
+    spec, config = fleet_and_config("laptop", None)
+    trace = read_trace(TRACES / "laptop-day.jsonl", config.modes)[:200]
+    lean = compare(trace, spec, config, baselines=[], parallel=False).report
+
+    def full(cfg, sim_of):  # type: ignore[no-untyped-def]
+        return Environment(config=cfg, clock=lambda: EPOCH + sim_of[0].now,
+                           fleet=lambda: sim_of[0].snapshot())
+
+    monkeypatch.setattr(policies, "_env", full)
+    assert compare(trace, spec, config, baselines=[], parallel=False).report == lean

@@ -125,7 +125,7 @@ def nonce() -> str:
 def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
     from smartollama.routing import decide
 
-    return decide(request, snap, env.config, suggestions=env.suggestions)
+    return decide(request, snap, env.config, explain=env.explain)
 
 
 def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:

@@ -35,8 +35,8 @@ class Environment:
     seconds (default ``time.time``). ``fleet``: the fleet as it is now, for a
     front door that knows it without asking hosts (the replay's simulation):
     `api.route` then decides on what it returns instead of gathering.
-    ``suggestions``: False for a front door that shows no verdict (the
-    replay): runnable verdicts then come without suggestions.
+    ``explain``: False for a front door that shows no verdict (the replay):
+    verdicts then come without their prose (see `routing.decide`).
     """
 
     def __init__(self, *, config: Config | None = None, state_dir: str | None = None,
@@ -44,9 +44,9 @@ class Environment:
                  stdin: IO[str] | None = None, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None,
                  fleet: Callable[[], FleetSnapshot] | None = None,
-                 suggestions: bool = True) -> None:
+                 explain: bool = True) -> None:
         self.fleet = fleet
-        self.suggestions = suggestions
+        self.explain = explain
         self._config = config
         self._state_dir = state_dir
         self._store = store

@@ -25,7 +25,7 @@ def _env(config: Config, sim_of: list[Simulation]) -> Environment:
     from smartollama.env import Environment
 
     return Environment(config=config, clock=lambda: EPOCH + sim_of[0].now,
-                       fleet=lambda: sim_of[0].snapshot(), suggestions=False)
+                       fleet=lambda: sim_of[0].snapshot(), explain=False)
 
 
 def sollama(config: Config, policy: str | None = None) -> Chooser:
