@@ -397,7 +397,7 @@ class Simulation:
 
     def _preload_hour(self, hour: int) -> None:
         """`sollama preload --now` at the top of the hour, as its crontab line runs it."""
-        from smartollama.commands.preload import rules_for_hour
+        from smartollama.config import rules_for_hour
         from smartollama.replay.policies import preload_choice
 
         models = dict.fromkeys(m for r in rules_for_hour(self.config.preload, hour % 24)
