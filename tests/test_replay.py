@@ -351,3 +351,34 @@ def test_deciding_without_prose_decides_the_same(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(policies, "_env", full)
     assert compare(trace, spec, config, baselines=[], parallel=False).report == lean
+
+
+def test_a_fleet_file_with_thermal_figures(tmp_path: Path) -> None:
+    fleet = tmp_path / "box.toml"
+    fleet.write_text('''name = "box"
+[[hosts]]
+name = "gpu"
+hardware = "nvidia"
+vram_gb = 12
+load_gb_per_s = 3
+models = ["llama3.2:3b", "qwen2.5-coder:7b"]
+readings = { fan_pct = 25, temp_c = 40, power_w = 20 }
+full_w = 200
+full_temp_c = 85
+thermal_tau_s = 30
+fan_curve = [[40, 25], [60, 45], [85, 100]]
+''')
+    trace = write(tmp_path / "t.jsonl", [{"t": i * 5, "model": "qwen2.5-coder:7b",
+                                          "answer_tokens": 400, "mode": "quiet" if i == 0 else None}
+                                         for i in range(30)])
+    trace.write_text(trace.read_text().replace(', "mode": null', ""))
+    r = run_sollama("replay", str(trace), "--fleet", str(fleet), "--json", "--baseline", "biggest")
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout)["runs"]
+    assert json.loads(r.stdout)["fleet"] == "box"
+    # one card, busy: it gets loud, and quiet mode cannot be kept by anyone
+    assert all(run["metrics"]["mode_compliance"] < 1 for run in runs)
+    fleet.write_text(fleet.read_text().replace("[[40, 25], [60, 45], [85, 100]]",
+                                               "[[60, 45], [40, 25]]"))   # falling: refused
+    r = run_sollama("replay", str(trace), "--fleet", str(fleet))
+    assert r.returncode == 1 and "fan_curve" in r.stderr and r.stderr.count("\n") == 1
