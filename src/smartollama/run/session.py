@@ -316,7 +316,7 @@ def _reroute(s: Session, request: Request, *, missing: str | None = None) -> Ver
     """Route ``request``; a runnable verdict becomes the session's (its line on
     stderr, as at the start), anything else leaves the session as it was."""
     from smartollama import api
-    from smartollama.commands.run import report
+    from smartollama.commands.routed import report
     from smartollama.errors import ModelNotFoundError
 
     request = dataclasses.replace(request, nonce=api.nonce())
