@@ -382,3 +382,14 @@ fan_curve = [[40, 25], [60, 45], [85, 100]]
                                                "[[60, 45], [40, 25]]"))   # falling: refused
     r = run_sollama("replay", str(trace), "--fleet", str(fleet))
     assert r.returncode == 1 and "fan_curve" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_longer_keep_alive_means_fewer_loads(tmp_path: Path) -> None:
+    spec, config = fleet_and_config("tower", None)
+    trace = [TraceRequest(t=i * 600.0, model="qwen2.5-coder:7b", answer_tokens=50)
+             for i in range(12)]
+    short = run_one("sollama", trace, spec, config)
+    for h in spec.hosts:
+        h.keep_alive_s = 1800
+    long = run_one("sollama", trace, spec, config)
+    assert len(short.loads) == 12 and len(long.loads) <= 2

@@ -86,3 +86,25 @@ def test_the_http_simulator_heats_under_load_and_keeps_pinned_readings() -> None
     time.sleep(0.05)
     assert engine.readings()["temp_c"] < released["temp_c"]
     assert engine.readings()["power_w"] == 10
+
+
+def test_keep_alive_s_is_the_servers_default_keep_alive() -> None:
+    """OLLAMA_KEEP_ALIVE: a request that names no keep_alive keeps the model that long."""
+    import httpx
+
+    from smartollama.sim import Fleet
+
+    spec = builtin_fleet("single", time_scale=0.0)
+    spec.hosts[0].keep_alive_s = 0
+    with Fleet(spec) as fleet:
+        url = fleet.hosts["ollama"].url
+        r = httpx.post(f"{url}/api/generate", json={"model": "qwen2.5:0.5b", "prompt": "hi",
+                                                    "stream": False}, timeout=10)
+        assert r.status_code == 200
+        assert httpx.get(f"{url}/api/ps", timeout=10).json()["models"] == []
+        httpx.post(f"{url}/api/generate", json={"model": "qwen2.5:0.5b", "prompt": "hi",
+                                               "stream": False, "keep_alive": "1m"}, timeout=10)
+        assert [m["name"] for m in httpx.get(f"{url}/api/ps", timeout=10).json()["models"]] == [
+            "qwen2.5:0.5b"]
+    with pytest.raises(SpecError, match="keep_alive_s"):
+        HostSpec(name="x", vram_gb=8, keep_alive_s=float("nan"))

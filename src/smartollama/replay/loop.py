@@ -39,7 +39,7 @@ from smartollama.telemetry.base import Reading
 
 #: 2026-11-23T00:00:00Z, a Monday: the simulated day starts here (t = 0)
 EPOCH = 1795392000.0
-KEEP_ALIVE_S = 300.0  # Ollama's default keep_alive
+KEEP_ALIVE_S = 300.0  # Ollama's default keep_alive (a host's own: `keep_alive_s`)
 PRELOAD_KEEP_ALIVE_S = 3600.0  # `sollama preload`'s default --keepalive
 MEMORY_WAIT_S = 120.0  # how long a request waits for busy runners to free memory
 
@@ -314,6 +314,8 @@ class Simulation:
                 job.attempt += 1
                 continue
             job.host, job.model, job.enqueued = host_name, ms.name, self.now
+            if not job.preload:     # a request names no keep_alive: the server's default
+                job.keep_alive = h.spec.default_keep_alive_s
             h.queue.append(job)
             self._pump(h)
             return
