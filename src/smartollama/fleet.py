@@ -68,6 +68,11 @@ class Learned:
     ttft_samples: int = 0
     tokens_per_s: dict[str, float] = field(default_factory=dict)   # per model
     tps_samples: dict[str, int] = field(default_factory=dict)
+    #: how far the host's readings rise while it serves a run (the reading at its
+    #: end less the one before it): field ("fan_pct", "temp_c", "power_w") → moving
+    #: average, and its sample count
+    heat_rise: dict[str, float] = field(default_factory=dict)
+    heat_samples: dict[str, int] = field(default_factory=dict)
 
 
 @record(kw_only=False)

@@ -26,6 +26,8 @@ class Violation:
     """A soft constraint broken: `kind` mode (with `field`), wait, speed or quality.
 
     `value` is the reading or estimate (None: not available, `na` says why).
+    `predicted` (kind mode): the value is what the reading reaches under load
+    there, learned from past runs, not what it reads now.
     """
 
     kind: str
@@ -33,6 +35,7 @@ class Violation:
     value: float | None = None
     field: str | None = None
     na: str | None = None
+    predicted: bool | None = None
 
 
 @record

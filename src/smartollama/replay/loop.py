@@ -14,7 +14,8 @@ Temperature and fan follow the power each host draws (`sim.model.Thermal`):
 full power while a request computes, a share of it while a model only loads.
 The decision sees the readings of that moment. What the CLI learns after a
 run (load speed, tokens/s, time to first token, the memory a model really
-took) the sollama run learns the same way, into an in-memory state.
+took, how far fan, temperature and power rose over the run) the sollama run
+learns the same way, into an in-memory state.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Job:
     gpu_share: float = 1.0
     #: the highest readings of its host while it was served (None: no such sensor)
     peak: dict[str, float] = field(default_factory=dict)
+    #: its host's readings when it was sent there (what a run learns its heat against)
+    before: dict[str, float] = field(default_factory=dict)
 
     @property
     def preload(self) -> bool:
@@ -314,6 +317,8 @@ class Simulation:
                 job.attempt += 1
                 continue
             job.host, job.model, job.enqueued = host_name, ms.name, self.now
+            self._touch(h)
+            job.before = dict(h.readings())     # as the decision saw it
             if not job.preload:     # a request names no keep_alive: the server's default
                 job.keep_alive = h.spec.default_keep_alive_s
             h.queue.append(job)
@@ -468,6 +473,8 @@ class Simulation:
             eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s, now=now)
         self.state.observe_memory(name, names.canonical(runner.model.name), runner.num_ctx,
                                   runner.size, runner.size_vram, now)
+        # the reading after the run (the CLI's, for energy) against the one before it
+        self.state.learn_heat(name, job.before, h.readings(), now=now)
         self._learned.pop(name, None)
 
     # -- what a decision sees -----------------------------------------------------------

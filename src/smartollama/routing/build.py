@@ -134,7 +134,7 @@ def _entry(ctx: Context, f: Candidate | Rejection, mode: str,
 def _violation(v: Broken) -> Violation:
     return Violation(kind=v.kind, limit=v.limit,
                      value=None if v.value is None else round(v.value, 2),
-                     field=v.field, na=v.na)
+                     field=v.field, na=v.na, predicted=True if v.predicted else None)
 
 
 def _estimate(ctx: Context, out: Outcome) -> Estimate:

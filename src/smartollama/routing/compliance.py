@@ -4,8 +4,12 @@ DESIGN.md, "Soft constraints":
 
 * `mode`: each of the mode's limits holds for the backend's reading; a
   missing reading counts per `[routing] unknown_telemetry` (`deny`: a
-  violation with no value). `model_routing` `ignore_efficiency_mode` drops
-  these for its model (the caller notes it);
+  violation with no value). A reading within its limit now breaks it all
+  the same when the reading plus how far it rose over past runs there
+  (learned from at least `HEAT_MIN_SAMPLES` of them) is over the limit: a
+  `predicted` violation, as serving the request would take it there.
+  `model_routing` `ignore_efficiency_mode` drops these for its model (the
+  caller notes it);
 * `wait`: the expected wait (load + queue + first token) within the
   urgency's `max_wait_s`;
 * `speed`: the expected tokens/s at least the urgency's `min_tokens_per_s`;
@@ -23,12 +27,19 @@ from typing import TYPE_CHECKING
 from smartollama.routing.records import Candidate, Violation
 
 if TYPE_CHECKING:
+    from smartollama.fleet import BackendState
     from smartollama.routing.context import Context
 
 
+#: runs a backend's rise under load must be learned from before it counts
+HEAT_MIN_SAMPLES = 3
+
+
 def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
-    """The mode's limits the backend's reading breaks (or cannot show, under `deny`)."""
-    reading = ctx.states[backend].reading
+    """The mode's limits the backend's reading breaks (or cannot show, under `deny`),
+    now or, learned, under load."""
+    st = ctx.states[backend]
+    reading = st.reading
     deny = ctx.cfg.routing.unknown_telemetry == "deny"
     out = []
     for fld, lim in ctx.limits(mode).items():
@@ -38,7 +49,27 @@ def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
                 out.append(Violation("mode", lim, None, field=fld, na=reading.reason(fld)))
         elif val > lim:
             out.append(Violation("mode", lim, val, field=fld))
+        else:
+            hot = under_load(st, fld)
+            if hot is not None and hot[0] > lim:
+                out.append(Violation("mode", lim, hot[0], field=fld, predicted=True,
+                                     runs=hot[1]))
     return out
+
+
+def under_load(st: BackendState, fld: str) -> tuple[float, int] | None:
+    """What the reading is expected to reach while the host serves this request:
+    the reading now plus how far it rose over past runs there (learned), and
+    from how many runs; None until `HEAT_MIN_SAMPLES` runs taught it, or when it
+    has been seen to rise by nothing. A busy host's reading already carries some
+    of its load; the rise is added all the same, as one more run keeps it under
+    load for longer."""
+    n = st.learned.heat_samples.get(fld, 0)
+    rise = st.learned.heat_rise.get(fld)
+    now = st.reading.get(fld)
+    if rise is None or now is None or n < HEAT_MIN_SAMPLES or rise <= 0:
+        return None
+    return now + rise, n
 
 
 def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:

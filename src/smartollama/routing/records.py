@@ -124,6 +124,10 @@ class Violation:
     field: str | None = None     # the reading, for kind "mode"
     na: str | None = None
     what: str | None = None      # for kind "quality": "min_quality" | "threshold"
+    #: for kind "mode": the value is what the host's reading reaches under load
+    #: (learned from `runs` past runs there), not what it reads now
+    predicted: bool = False
+    runs: int = 0
 
 
 @record(frozen=True, kw_only=False)

@@ -1,5 +1,11 @@
 """What a run teaches and records: the in-flight entry, learned figures, the history line.
 
+The learned figures: load speed, tokens/s and time to first token from
+Ollama's final chunk; how far the host's fan, temperature and power rose
+over the run, from the reading taken after it against the one the decision
+saw (when this call took both: see `energy`); the memory the model took,
+from `/api/ps`.
+
 The state is touched before an attempt (`begin`: the request is in flight,
 unless `api.route` marked it already in the write it made anyway) and after
 it (`finish`: learn from Ollama's final chunk and `/api/ps`, record the
@@ -100,6 +106,9 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
             # next call needs no probe)
             st.cache_drop(key("telemetry", choice.host))
         if answer is not None and answer.final:
+            if after is not None:   # the host as the run left it, against the reading before
+                st.learn_heat(choice.backend, verdict.telemetry.get(choice.backend, {}),
+                              after[1], now=after[3])
             f = answer.final
             size = _model_size(st, choice)
             st.learn_run(choice.backend, choice.model, size_bytes=size,

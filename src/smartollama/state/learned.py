@@ -1,5 +1,6 @@
 """Figures learned from past runs: load speed, time to first token and tokens/s
-per backend (moving averages), and the memory models really took (``/api/ps``).
+per backend (moving averages), how far the host's fan, temperature and power
+rise while it serves a run, and the memory models really took (``/api/ps``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ OBSERVED_PER_BACKEND = 64
 EMA_MIN_ALPHA = 0.2
 #: figures for a model (and observations) not seen for this long are dropped
 UNSEEN_MAX_AGE_S = 30 * 86_400.0
+#: the readings that follow the heat a run makes, whose rise over a run is learned
+#: (utilisation is left out: it reads ~100 % under load on every host)
+HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
 
 
 class LearnedMixin:
     """`State`'s ``learned`` and ``observed`` fields."""
 
-    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}}; ema = {"v", "n", "t"}
+    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "heat": {field: ema}};
+    #: ema = {"v", "n", "t"}
     learned: dict[str, Any]
     #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
     observed: dict[str, Any]
@@ -50,6 +55,18 @@ class LearnedMixin:
                 and ttft_s >= 0:
             _ema(slot(b, "ttft"), float(ttft_s), now)
 
+    def learn_heat(self, backend: str, before: dict[str, Any], after: dict[str, Any], *,
+                   now: float) -> None:
+        """Fold how far the host's readings rose over a run (``after``: read as it
+        ended, the host still warm from it; ``before``: read when it was decided)
+        into the backend's moving averages. A field missing or not finite on
+        either side is skipped."""
+        for fld in HEAT_FIELDS:
+            a, b = after.get(fld), before.get(fld)
+            if _finite(a) and _finite(b):
+                heat = slot(slot(self.learned, backend), "heat")
+                _ema(slot(heat, fld), float(a) - float(b), now)
+
     def learned_figures(self, backend: str) -> Learned:
         from smartollama.fleet import Learned
 
@@ -69,6 +86,13 @@ class LearnedMixin:
                 if ema_ok(e):
                     out.tokens_per_s[model] = float(e["v"])
                     out.tps_samples[model] = int(e["n"])
+        heat: Any = b.get("heat")
+        if isinstance(heat, dict):
+            for fld in HEAT_FIELDS:
+                e = heat.get(fld)
+                if ema_ok(e):
+                    out.heat_rise[fld] = float(e["v"])
+                    out.heat_samples[fld] = int(e["n"])
         return out
 
     def observe_memory(self, backend: str, model: str, num_ctx: int, size: int,
@@ -116,6 +140,10 @@ def _unseen(e: Any, now: float) -> bool:
     """Last seen more than 30 days ago (a time of 0, a migrated figure, is unknown: kept)."""
     t = time_of(e)
     return t > 0 and now - t > UNSEEN_MAX_AGE_S
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def pos(v: Any) -> bool:
