@@ -63,7 +63,8 @@ class LearnedMixin:
         either side is skipped."""
         for fld in HEAT_FIELDS:
             a, b = after.get(fld), before.get(fld)
-            if _finite(a) and _finite(b):
+            if isinstance(a, int | float) and isinstance(b, int | float) \
+                    and _finite(a) and _finite(b):
                 heat = slot(slot(self.learned, backend), "heat")
                 _ema(slot(heat, fld), float(a) - float(b), now)
 
@@ -89,10 +90,10 @@ class LearnedMixin:
         heat: Any = b.get("heat")
         if isinstance(heat, dict):
             for fld in HEAT_FIELDS:
-                e = heat.get(fld)
-                if ema_ok(e):
-                    out.heat_rise[fld] = float(e["v"])
-                    out.heat_samples[fld] = int(e["n"])
+                h: Any = heat.get(fld)
+                if ema_ok(h):
+                    out.heat_rise[fld] = float(h["v"])
+                    out.heat_samples[fld] = int(h["n"])
         return out
 
     def observe_memory(self, backend: str, model: str, num_ctx: int, size: int,
