@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from smartollama import names
 from smartollama.config import Backend, Config
-from smartollama.fleet import GB, FleetSnapshot, ModelInfo, Request
+from smartollama.fleet import GB, FleetSnapshot, Learned, ModelInfo, Request
 from smartollama.routing import catalog, estimate
 from smartollama.routing.fit import REMOTE_TOKENS_PER_S
 
@@ -37,6 +37,7 @@ class Cand:
     quality: float
     tier: int
     mode_broken: list[str] = field(default_factory=list)   # reading fields over the limit
+    mode_predicted: list[str] = field(default_factory=list)  # of those, over it only under load
     violations: list[str] = field(default_factory=list)    # kinds: mode, wait, speed
 
 
@@ -176,6 +177,9 @@ class Reference:
             v = st.reading.get(fld)
             if (v is None and deny) or (v is not None and v > lim):
                 c.mode_broken.append(fld)
+            elif v is not None and self.heats_past(st.learned, fld, v, lim):
+                c.mode_broken.append(fld)
+                c.mode_predicted.append(fld)
         ignore = r is not None and r.ignore_efficiency_mode and not r.respect_efficiency_mode
         if c.mode_broken and not ignore:
             c.violations.append("mode")
@@ -184,6 +188,14 @@ class Reference:
         if self.urg.min_tokens_per_s is not None and c.tps < self.urg.min_tokens_per_s:
             c.violations.append("speed")
         return c
+
+    @staticmethod
+    def heats_past(learned: Learned, fld: str, now: float, lim: float) -> bool:
+        """DESIGN's learned soft limit: the reading now plus how far it rose over the
+        runs there passes the limit, once three runs or more taught that rise."""
+        if learned.heat_samples.get(fld, 0) < 3 or fld not in learned.heat_rise:
+            return False
+        return now + learned.heat_rise[fld] > lim
 
     def needs(self, m: str) -> tuple[str, ...]:
         """The request's capabilities; a stand-in also does what the named model does."""
