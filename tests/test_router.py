@@ -747,3 +747,79 @@ def test_ask_offers_only_options_that_do_what_they_say() -> None:
             assert s.backend == "ollama-nvidia", s
         again = redecide(req, s, snap, config)
         assert again.backend_used == s.backend and again.model_used == (s.model or req.model)
+
+
+# -- heat learned under load: a host quiet now that serving makes loud ------------------
+
+
+def heated(rise: float = 25.0, runs: int = 6, **nvidia: object) -> FleetSnapshot:
+    """The notes' fleet with the NVIDIA card at a quiet 30% now, whose fan rose by
+    ``rise`` points over the ``runs`` runs it served (learned)."""
+    learned = Learned(heat_rise={"fan_pct": rise, "temp_c": 5.0},
+                      heat_samples={"fan_pct": runs, "temp_c": runs})
+    return notes_snapshot(nvidia_fan=30.0, learned=learned, **nvidia)
+
+
+def test_a_fan_that_rises_under_load_is_a_predicted_violation() -> None:
+    req = Request("llama3:8b", "quiet", urgency=BG)
+    v = decide(req, heated(), cfg())
+    # llama3:8b fits the iGPU too: it runs there, within quiet mode
+    assert v.action == "run" and v.backend_used == "ollama-igpu", v.reason
+    entry = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
+    assert not entry.accepted
+    assert [x.to_dict() if hasattr(x, "to_dict") else dataclasses.asdict(x)
+            for x in entry.violations or []] == [
+        {"kind": "mode", "limit": 40.0, "value": 55.0, "field": "fan_pct", "na": None,
+         "predicted": True}]
+    assert "fan reaches ~55% under load here (learned from 6 runs), over quiet's 40%" \
+        in entry.reason
+    d = json.loads(v.to_json())
+    nv = next(e for e in d["fallback_chain"] if e["backend"] == "ollama-nvidia")
+    assert nv["violations"] == [{"kind": "mode", "limit": 40.0, "value": 55.0,
+                                 "field": "fan_pct", "predicted": True}]
+
+
+def test_a_predicted_violation_goes_through_each_policy() -> None:
+    snap, config = heated(), cfg()
+    # the 70B fits only the NVIDIA card: prefer_model overrides, with the learned figure
+    v = decide(Request("llama3:70b", "quiet", policy="prefer_model", urgency=BG), snap, config)
+    assert v.action == "override" and v.mode_overridden and v.backend_used == "ollama-nvidia"
+    assert v.reason == ("llama3:70b fits only ollama-nvidia; quiet mode allows fan ≤ 40%, it "
+                        "reaches ~55% under load there (learned from 6 runs)")
+    assert any(w.startswith("Quiet mode bypassed on ollama-nvidia: fan reaches ~55% under load")
+               for w in v.warnings)
+    # prefer_mode refuses, with suggestions that run
+    req = Request("llama3:70b", "quiet", policy="prefer_mode", urgency=BG)
+    v = decide(req, snap, config)
+    assert v.action == "refuse"
+    assert_suggestions_work(v, req, snap, config)
+    assert ("llama3:8b", "ollama-igpu") in [(s.model, s.backend) for s in v.suggestions]
+    # substitute finds a stand-in that stays quiet
+    v = decide(Request("llama3:70b", "quiet", policy="substitute", urgency=BG), snap, config)
+    assert v.action == "substitute" and v.backend_used == "ollama-igpu"
+
+
+def test_a_rise_learned_from_too_few_runs_or_within_the_limit_does_not_count() -> None:
+    req = Request("llama3:70b", "quiet", policy="prefer_mode", urgency=BG)
+    for snap in (heated(runs=2), heated(rise=10.0), heated(rise=-3.0)):
+        v = decide(req, snap, cfg())
+        assert v.action == "run" and v.backend_used == "ollama-nvidia", v.reason
+        assert "within quiet mode" in v.reason
+
+
+def test_a_predicted_violation_counts_on_a_busy_host_and_not_in_modes_without_the_limit() -> None:
+    v = decide(Request("llama3:70b", "quiet", policy="prefer_mode", urgency=BG),
+               heated(in_flight=1), cfg())
+    assert v.action == "refuse"
+    v = decide(Request("llama3:70b", "balanced", urgency=BG), heated(), cfg())
+    assert v.action == "run" and not v.warnings     # balanced's fan limit is 70%: 55 is fine
+
+
+def test_ignore_efficiency_mode_drops_a_predicted_violation_too() -> None:
+    extra = '\n[model_routing."llama3:70b"]\nignore_efficiency_mode = true\n'
+    v = decide(Request("llama3:70b", "quiet", policy="prefer_mode", urgency=BG), heated(),
+               cfg(extra=extra))
+    assert v.action == "override" and v.backend_used == "ollama-nvidia" and v.mode_overridden
+    assert ("quiet mode does not apply to llama3:70b (model_routing ignore_efficiency_mode): "
+            "fan reaches ~55% under load here (learned from 6 runs)") in v.reason
+    assert not any("bypassed" in w for w in v.warnings)
