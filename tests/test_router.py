@@ -767,8 +767,7 @@ def test_a_fan_that_rises_under_load_is_a_predicted_violation() -> None:
     assert v.action == "run" and v.backend_used == "ollama-igpu", v.reason
     entry = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
     assert not entry.accepted
-    assert [x.to_dict() if hasattr(x, "to_dict") else dataclasses.asdict(x)
-            for x in entry.violations or []] == [
+    assert [dataclasses.asdict(x) for x in entry.violations or []] == [
         {"kind": "mode", "limit": 40.0, "value": 55.0, "field": "fan_pct", "na": None,
          "predicted": True}]
     assert "fan reaches ~55% under load here (learned from 6 runs), over quiet's 40%" \
