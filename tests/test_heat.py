@@ -1,0 +1,70 @@
+"""Heat learned under load, through the command line: `sollama run` against the
+simulated laptop learns how far its NVIDIA card's fan rises while serving, and a
+quiet-mode route then keeps off it, with the predicted violation in `route --json`
+and `sollama why`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import run_sollama
+from smartollama.sim import Fleet, builtin_fleet
+
+MODEL = "qwen2.5-coder:7b"     # on the laptop's iGPU and NVIDIA card alike
+
+
+@pytest.fixture
+def laptop() -> Iterator[Fleet]:
+    """The laptop fleet, a real millisecond a simulated second. The NVIDIA card's
+    fan curve is steep (30% at its resting 45 °C, 100% three degrees above), so even
+    a short run takes its fan well past 40%; it cools back to rest in the
+    simulated minutes the next command takes to start."""
+    spec = builtin_fleet("laptop", time_scale=0.001)
+    spec.host("laptop-nvidia").fan_curve = [[45, 30], [48, 100]]
+    with Fleet(spec) as fleet:
+        # every call reads telemetry (none answered from the cache): each run learns
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml(
+            cache={"telemetry_ttl_s": 0}))
+        yield fleet
+
+
+def route_quiet() -> dict:
+    r = run_sollama("route", MODEL, "--mode", "quiet", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def nvidia_entry(v: dict) -> dict:
+    return next(e for e in v["fallback_chain"] if e["backend"] == "laptop-nvidia")
+
+
+def test_quiet_mode_keeps_off_a_card_whose_fan_rises_under_load(laptop: Fleet) -> None:
+    # at rest the card reads 30%, within quiet's 40%: nothing learned, it is chosen
+    before = route_quiet()
+    assert before["backend_used"] == "laptop-nvidia"
+    assert "violations" not in nvidia_entry(before)
+    for _ in range(3):
+        r = run_sollama("run", MODEL, "--backend", "laptop-nvidia", "--mode", "performance",
+                        "write me a function")
+        assert r.returncode == 0, r.stderr
+    v = route_quiet()
+    assert v["action"] == "run" and v["backend_used"] == "laptop-igpu", v["reason"]
+    assert v["telemetry"]["laptop-nvidia"]["fan_pct"] <= 40     # quiet now
+    entry = nvidia_entry(v)
+    assert not entry["accepted"]
+    [viol] = entry["violations"]
+    assert viol["kind"] == "mode" and viol["field"] == "fan_pct" and viol["limit"] == 40
+    assert viol["predicted"] is True and viol["value"] > 40
+    assert "under load here (learned from 3 runs), over quiet's 40%" in entry["reason"]
+    # the run itself, and `sollama why` on it
+    r = run_sollama("run", MODEL, "--mode", "quiet", "hi")
+    assert r.returncode == 0, r.stderr
+    why = run_sollama("why")
+    assert why.returncode == 0, why.stderr
+    text = " ".join(why.stdout.split())
+    assert "laptop-igpu" in text and "under load here (learned from" in text
