@@ -791,6 +791,7 @@ def test_a_predicted_violation_goes_through_each_policy() -> None:
     req = Request("llama3:70b", "quiet", policy="prefer_mode", urgency=BG)
     v = decide(req, snap, config)
     assert v.action == "refuse"
+    assert "fan ~55% under load over quiet's 40%" in v.line()
     assert_suggestions_work(v, req, snap, config)
     assert ("llama3:8b", "ollama-igpu") in [(s.model, s.backend) for s in v.suggestions]
     # substitute finds a stand-in that stays quiet

@@ -160,13 +160,17 @@ def _why_not_asked(v: Verdict, *, refused: bool = False) -> list[str]:
 
 
 def violation(x: Violation, mode: str, urgency: str, *, short: bool = False) -> str:
-    """"fan 65% over quiet's 40%", "~2.7 tokens/s under interactive's 10"; ``short``:
-    "fan 65% over 40%", "too slow: ~2.7 tokens/s"."""
+    """"fan 65% over quiet's 40%", "fan ~55% under load over quiet's 40%" (learned),
+    "~2.7 tokens/s under interactive's 10"; ``short``: "fan 65% over 40%", "too slow:
+    ~2.7 tokens/s"."""
     if x.kind == "mode":
         label, unit = reading_label(x.field or "")
         if x.value is None:
             return f"no {label} reading" if short else f"no {label} reading, which {mode} denies"
         whose = "" if short else f"{mode}'s "
+        if x.predicted:     # learned: what it reaches under load, not what it reads now
+            return (f"{label} ~{number(round(x.value))}{unit} under load over "
+                    f"{whose}{number(x.limit)}{unit}")
         return f"{label} {number(x.value)}{unit} over {whose}{number(x.limit)}{unit}"
     if x.kind == "wait":
         if short:
