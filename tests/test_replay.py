@@ -274,6 +274,9 @@ KNOWN_MISSES = {
 }
 #: traces where sollama's mode compliance is below a baseline's (docs/replay.md says why)
 COMPLIANCE_BELOW = {"laptop"}
+#: the least mode compliance sollama keeps on each trace: on the laptop, what deciding
+#: with the heat learned under load buys (93.2 % when only the reading of the moment counted)
+COMPLIANCE_AT_LEAST = {"tower": 0.96, "laptop": 0.97}
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
@@ -316,6 +319,7 @@ def test_sollama_mode_compliance_against_the_baselines(
     ours = runs["sollama"]["mode_compliance"]
     at_least = all(ours >= m["mode_compliance"] for m in runs.values())
     assert at_least is (fleet not in COMPLIANCE_BELOW)
+    assert ours >= COMPLIANCE_AT_LEAST[fleet]
 
 
 def test_sollama_production_targets(shipped: tuple[str, dict[str, dict[str, float]]]) -> None:
