@@ -29,8 +29,6 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
     too, with ``history.store_prompts``) go on the verdict. ``will_run``: the
     caller runs the verdict next, so a refresh of the state cache also marks
     the request in flight, in the same write."""
-    from smartollama import snapshot
-
     config = env.config
     decided: dict[str, Verdict] = {}
 
@@ -39,7 +37,7 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
         if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
             _begin(env, st, v.backend_used, v.id)
 
-    snap = snapshot.gather(env, models=(request.model,), then=in_lock)
+    snap = env.gather(models=(request.model,), then=in_lock)
     if "v" in decided and not env.store.saved:
         env.store.begun.clear()     # that write was skipped: `run` marks it in flight itself
     verdict = decided.get("v") or _decide(request, snap, env)

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartollama.config import Backend, Config
+    from smartollama.fleet import FleetSnapshot
     from smartollama.state import State, StateStore
     from smartollama.telemetry.base import Reading
     from smartollama.telemetry.dispatch import Pages
@@ -114,6 +115,18 @@ class Environment:
         for w in dict.fromkeys(self._store.drain_warnings()):
             self.stderr.write(f"sollama: warning: {w}\n")
         self.stderr.flush()
+
+    # -- the fleet ----------------------------------------------------------------
+    def gather(self, *, models: tuple[str, ...] = (),
+               then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
+        """The fleet as a decision sees it (`smartollama.snapshot.gather`: one pass
+        through the state cache's TTL entries, asking the hosts for what expired).
+        A front door that keeps the fleet in memory (the proxy) answers from there
+        instead; ``then`` runs only inside a refresh's lock, so such a front door
+        that takes no lock does not call it."""
+        from smartollama import snapshot
+
+        return snapshot.gather(self, models=models, then=then)
 
     # -- host access --------------------------------------------------------------
     def client(self, backend: Backend) -> Any:
