@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "Show or check the effective config."),
     "shell-init": ("shell", "Alias and completion setup to eval in a shell rc."),
     "demo": ("demo", "Run the embedded demo: a simulated fleet on loopback."),
+    "proxy": ("proxy", "Serve Ollama's and OpenAI's API, routing every request."),
 }
 ALIASES = {"ls": "list"}
 #: `ollama` commands sollama hands to the real binary, offered by completion too
