@@ -219,21 +219,22 @@ def test_model_management_goes_to_the_named_host(proxy: ProxyProcess) -> None:
 
 
 def test_metrics_count_requests_by_action_and_backend(proxy: ProxyProcess) -> None:
-    httpx.post(proxy.url + "/api/generate", json={"model": "llama3:8b", "prompt": "x",
-                                                   "stream": False}, timeout=30)
+    ran = httpx.post(proxy.url + "/api/generate", json={"model": "llama3:8b", "prompt": "x",
+                                                         "stream": False}, timeout=30)
     httpx.post(proxy.url + "/api/generate", headers=QUIET_ONLY,
                json={"model": "llama3:70b", "prompt": "x"}, timeout=30)
     page = httpx.get(proxy.url + "/metrics")
     assert page.headers["content-type"].startswith("text/plain")
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(page.text) for s in fam.samples}
-    key = ("sollama_proxy_requests_total", (("action", "run"), ("backend", "ollama-igpu"),
+    key = ("sollama_proxy_requests_total", (("action", ran.headers["x-sollama-action"]),
+                                            ("backend", ran.headers["x-sollama-backend"]),
                                             ("endpoint", "/api/generate")))
     assert samples[key] >= 1
     assert samples[("sollama_proxy_refusals_total", (("mode", "quiet"),))] >= 1
     assert samples[("sollama_proxy_decision_seconds_count", ())] >= 2
-    assert ("sollama_proxy_fallbacks_total", (("backend", "ollama-igpu"),)) in samples \
-        or not any(k[0] == "sollama_proxy_fallbacks_total" for k in samples)
+    assert ("sollama_proxy_in_flight", (("backend", ran.headers["x-sollama-backend"]),)
+            ) in samples
 
 
 # -- many at once ------------------------------------------------------------------------------

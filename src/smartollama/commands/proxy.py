@@ -12,7 +12,12 @@ import click
               help="Require `Authorization: Bearer T` (or set SOLLAMA_PROXY_TOKEN).")
 @click.option("--no-auth", is_flag=True,
               help="Serve a non-loopback address without a token (anyone who can reach it).")
-def proxy_command(listen: str, token: str | None, no_auth: bool) -> None:
+@click.option("--http", "http_impl", type=click.Choice(["auto", "h11", "httptools"]),
+              default="auto", hidden=True, help="uvicorn's HTTP parser (benchmarks/proxy.py).")
+@click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto",
+              hidden=True, help="uvicorn's event loop (benchmarks/proxy.py).")
+def proxy_command(listen: str, token: str | None, no_auth: bool, http_impl: str,
+                  loop: str) -> None:
     """An Ollama- and OpenAI-compatible endpoint that routes every request.
 
     Point clients at http://HOST:PORT as their Ollama host (or at
@@ -28,4 +33,4 @@ def proxy_command(listen: str, token: str | None, no_auth: bool) -> None:
     env = ProxyEnvironment()
     env.config      # a config error is reported before the port is taken  # noqa: B018
     sock = bind(host, port)
-    serve(env, sock, token=token)
+    serve(env, sock, token=token, http=http_impl, loop=loop)

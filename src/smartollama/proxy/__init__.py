@@ -12,5 +12,5 @@ the answer is passed through from the chosen host as it arrives.
 - `metrics`: the Prometheus page.
 - `serve`: the listening socket, authentication, uvicorn, SIGTERM.
 
-starlette, uvicorn and httpx are imported only here: `sollama run` never loads them.
+starlette, uvicorn and aiohttp are imported only here: `sollama run` never loads them.
 """

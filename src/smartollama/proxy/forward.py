@@ -13,12 +13,13 @@ as an error. Every way out records the decision, with its outcome, once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 from starlette.responses import Response, StreamingResponse
 
 from smartollama.run.execute import answered, fill_outcome
@@ -33,32 +34,39 @@ if TYPE_CHECKING:
 
 #: how much of a stream's end is kept to read its final object
 _TAIL = 16384
+#: what a host can do wrong on the wire: refuse, time out, drop the connection
+HostError = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class Upstreams:
-    """One pooled async HTTP client per backend, with its headers and credentials."""
+    """One pooled aiohttp session per backend (its headers and credentials), made on
+    first use inside the serving loop, closed when the proxy stops."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
 
-    def client(self, b: Backend) -> httpx.AsyncClient:
-        c = self._clients.get(b.id)
-        if c is None:
+    def session(self, b: Backend) -> aiohttp.ClientSession:
+        s = self._sessions.get(b.id)
+        if s is None:
             user, _, password = (b.auth or "").partition(":")
-            t = self.config.timeouts
-            c = self._clients[b.id] = httpx.AsyncClient(
-                base_url=b.host, headers={"User-Agent": "sollama-proxy", **(b.headers or {})},
-                auth=(user, password) if b.auth else None,
-                timeout=httpx.Timeout(t.probe_s, connect=min(t.connect_s, t.probe_s), pool=None),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-                trust_env=False)
-        return c
+            s = self._sessions[b.id] = aiohttp.ClientSession(
+                base_url=b.host.rstrip("/") + "/",
+                headers={"User-Agent": "sollama-proxy", **(b.headers or {})},
+                auth=aiohttp.BasicAuth(user, password) if b.auth else None,
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                timeout=self.lookup_timeout(), trust_env=False)
+        return s
+
+    def lookup_timeout(self) -> aiohttp.ClientTimeout:
+        """Look-ups (tags, ps, show, version) within `probe_s`, as the CLI's."""
+        t = self.config.timeouts
+        return aiohttp.ClientTimeout(total=t.probe_s, connect=min(t.connect_s, t.probe_s))
 
     async def aclose(self) -> None:
-        for c in self._clients.values():
-            await c.aclose()
-        self._clients.clear()
+        for s in self._sessions.values():
+            await s.close()
+        self._sessions.clear()
 
 
 def decision_headers(verdict: Verdict, choice: Choice | None = None) -> dict[str, str]:
@@ -103,24 +111,26 @@ class Forward:
             payload = raw if body.get("model") == choice.model else json.dumps(
                 {**body, "model": choice.model}, ensure_ascii=False).encode()
             t = config.timeouts
-            timeout = httpx.Timeout(max(t.first_byte_s(choice.wait_s), t.idle_s),
-                                    connect=t.connect_s, pool=None)
-            client = self.upstreams.client(b)
+            # the first byte may take the model's load; then the silence between chunks
+            timeout = aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s,
+                                            sock_read=max(t.first_byte_s(choice.wait_s),
+                                                          t.idle_s))
             self._enter(b.id)
             t0 = time.monotonic()
             try:
-                req = client.build_request("POST", path, content=payload, timeout=timeout,
-                                           headers={"Content-Type": "application/json"})
-                resp = await client.send(req, stream=True)
-            except httpx.HTTPError as e:
+                resp = await self.upstreams.session(b).post(
+                    path.lstrip("/"), data=payload, timeout=timeout,
+                    headers={"Content-Type": "application/json"})
+            except HostError as e:
                 last, unreachable = _failed(outcome, choice, e), unreachable + 1
                 self._failed_attempt(b.id)
                 continue
             try:
-                if resp.status_code >= 400:
-                    text = (await resp.aread()).decode("utf-8", "replace")
-                    message = _error_text(text, resp.status_code)
-                    if resp.status_code >= 500 or resp.status_code == 404:
+                if resp.status >= 400:
+                    text = (await resp.read()).decode("utf-8", "replace")
+                    resp.release()
+                    message = _error_text(text, resp.status)
+                    if resp.status >= 500 or resp.status == 404:
                         outcome.attempts.append({"backend": choice.backend, "model": choice.model,
                                                  "error": message})
                         last = message
@@ -130,45 +140,42 @@ class Forward:
                     outcome.error = message
                     self._done(verdict, choice, b.id)
                     self.env.recorder.add(verdict)
-                    return Response(text, resp.status_code, headers=decision_headers(verdict),
-                                    media_type=resp.headers.get("content-type"))
+                    return Response(text, resp.status, headers=decision_headers(verdict),
+                                    media_type=resp.content_type)
                 if not stream:
-                    content = await resp.aread()
+                    content = await resp.read()
+                    resp.release()
                     self._answered(verdict, choice)
                     self._finish(verdict, choice, content, None, sse=False, whole=True,
                                  ttft_s=time.monotonic() - t0)
                     self._done(verdict, choice, b.id)
-                    return Response(content, resp.status_code,
+                    return Response(content, resp.status,
                                     headers=decision_headers(verdict, choice),
-                                    media_type=resp.headers.get("content-type"))
-                chunks = resp.aiter_raw()
-                first = b""
-                async for first in chunks:
-                    if first:
-                        break
+                                    media_type=resp.content_type)
+                first = await resp.content.readany()
                 if not sse and first.lstrip().startswith(b'{"error"'):
                     message = _error_text(first.decode("utf-8", "replace"), None)
                     outcome.attempts.append({"backend": choice.backend, "model": choice.model,
                                              "error": message})
                     last = message
                     self._failed_attempt(b.id)
-                    await resp.aclose()
+                    resp.close()
                     continue
-            except httpx.HTTPError as e:
+            except HostError as e:
                 last = _failed(outcome, choice, e)
                 self._failed_attempt(b.id)
-                await resp.aclose()
+                resp.close()
                 continue
             except BaseException:
-                await resp.aclose()
+                resp.close()
                 self._leave(b.id)
                 raise
             self._answered(verdict, choice)
             ttft = time.monotonic() - t0
             return StreamingResponse(
-                self._relay(verdict, choice, b.id, resp, chunks, first, sse=sse, ttft_s=ttft),
-                resp.status_code, headers=decision_headers(verdict, choice),
-                media_type=resp.headers.get("content-type"))
+                self._relay(verdict, choice, b.id, resp, first, sse=sse, ttft_s=ttft),
+                resp.status, headers=decision_headers(verdict, choice),
+                media_type=resp.headers.get("Content-Type"))
         outcome.error = last
         self.env.recorder.add(verdict)
         if unreachable and unreachable == len(outcome.attempts):
@@ -177,25 +184,28 @@ class Forward:
         return self.error(502, f"{verdict.model_used}: every backend failed; last: {last}")
 
     async def _relay(self, verdict: Verdict, choice: Choice, backend: str,
-                     resp: httpx.Response, chunks: AsyncIterator[bytes], first: bytes, *,
+                     resp: aiohttp.ClientResponse, first: bytes, *,
                      sse: bool, ttft_s: float) -> AsyncIterator[bytes]:
         tail = first[-_TAIL:]
         broke: str | None = "interrupted"
         try:
             if first:
                 yield first
-            async for chunk in chunks:
+            async for chunk in resp.content.iter_any():
                 yield chunk
                 tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
             broke = None
-        except httpx.HTTPError as e:
+        except HostError as e:
             broke = f"{choice.backend} broke off the answer: {_describe(e)}"
         finally:
             # recorded before the response's last (empty) chunk goes out: a client
             # that has the whole answer can ask `sollama why` about it at once
             self._finish(verdict, choice, tail, broke, sse=sse, whole=False, ttft_s=ttft_s)
             self._done(verdict, choice, backend)
-            await resp.aclose()
+            if broke is None:
+                resp.release()
+            else:
+                resp.close()
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _enter(self, backend: str) -> None:
@@ -256,15 +266,16 @@ def _final(data: bytes, *, sse: bool, whole: bool) -> dict[str, Any] | None:
     return obj if obj.get("done") is True else None
 
 
-def _failed(outcome: Outcome, choice: Choice, e: httpx.HTTPError) -> str:
+def _failed(outcome: Outcome, choice: Choice, e: BaseException) -> str:
     message = f"{choice.host}: {_describe(e)}"
     outcome.attempts.append({"backend": choice.backend, "model": choice.model, "error": message})
     return message
 
 
-def _describe(e: httpx.HTTPError) -> str:
-    kind = ("timed out" if isinstance(e, httpx.TimeoutException) else
-            "cannot connect" if isinstance(e, httpx.ConnectError) else "connection failed")
+def _describe(e: BaseException) -> str:
+    kind = ("timed out" if isinstance(e, asyncio.TimeoutError) else
+            "cannot connect" if isinstance(e, aiohttp.ClientConnectorError) else
+            "connection failed")
     detail = str(e) or type(e).__name__
     return f"{kind} ({detail})"
 

@@ -21,13 +21,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from smartollama import api, names
 from smartollama.errors import SollamaError, UnreachableError
-from smartollama.proxy.forward import Forward, Upstreams, decision_headers
+from smartollama.proxy.forward import Forward, HostError, Upstreams, decision_headers
 from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
 if TYPE_CHECKING:
@@ -132,9 +132,9 @@ class Handlers:
 
         async def one(b: Any) -> Any:
             try:
-                r = await self.upstreams.client(b).request(method, path)
-                return r.json() if r.status_code == 200 else None
-            except (httpx.HTTPError, ValueError):
+                async with self.upstreams.session(b).request(method, path.lstrip("/")) as r:
+                    return await r.json(content_type=None) if r.status == 200 else None
+            except (*HostError, ValueError):
                 return None
 
         got = await asyncio.gather(*(one(b) for b in backends))
@@ -188,12 +188,14 @@ class Handlers:
                    if key in getattr(snap.backends.get(b.id), "models", {})]
         for b in holders:
             try:
-                r = await self.upstreams.client(b).post("/api/show", content=raw)
-            except httpx.HTTPError:
+                async with self.upstreams.session(b).post(
+                        "api/show", data=raw, headers={"Content-Type": "application/json"}) as r:
+                    if r.status < 500:
+                        return Response(await r.read(), r.status,
+                                        headers={"X-Sollama-Backend": b.id},
+                                        media_type=r.content_type)
+            except HostError:
                 continue
-            if r.status_code < 500:
-                return Response(r.content, r.status_code, headers={"X-Sollama-Backend": b.id},
-                                media_type=r.headers.get("content-type"))
         return error_response("ollama", 404, f"model '{model}' not found")
 
     # -- model management --------------------------------------------------------------------
@@ -209,24 +211,24 @@ class Handlers:
             return error_response("ollama", 400, f"X-Sollama-Backend: no backend {backend_id!r}; "
                                   "backends are " +
                                   ", ".join(x.id for x in self.env.config.backends))
-        client = self.upstreams.client(b)
-        req = client.build_request(request.method, path, content=await request.body(),
-                                   headers={"Content-Type": "application/json"},
-                                   timeout=httpx.Timeout(None, connect=5.0))
-        try:
-            resp = await client.send(req, stream=True)
-        except httpx.HTTPError as e:
-            return error_response("ollama", 503, f"{b.id} ({b.host}): {e}")
+        t = self.env.config.timeouts
+        try:        # a pull may take hours: no limit but the connection's
+            resp = await self.upstreams.session(b).request(
+                request.method, path.lstrip("/"), data=await request.body(),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=None, connect=t.connect_s))
+        except HostError as e:
+            return error_response("ollama", 503, f"{b.id} ({b.host}): {e or type(e).__name__}")
 
         async def relay() -> Any:
             try:
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.content.iter_any():
                     yield chunk
             finally:
-                await resp.aclose()
+                resp.close()
 
-        return StreamingResponse(relay(), resp.status_code, headers={"X-Sollama-Backend": b.id},
-                                 media_type=resp.headers.get("content-type"))
+        return StreamingResponse(relay(), resp.status, headers={"X-Sollama-Backend": b.id},
+                                 media_type=resp.headers.get("Content-Type"))
 
     # -- the rest ----------------------------------------------------------------------------
     async def root(self, request: Request) -> Response:

@@ -69,10 +69,13 @@ def bind(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise SollamaError(f"cannot listen on {_show(host, port)}: {e.strerror}") from None
-    sock = socket.socket(infos[0][0], socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    # proto as getaddrinfo gives it (IPPROTO_TCP): asyncio sets TCP_NODELAY on accepted
+    # connections only then, and without it a response waits ~40 ms for delayed acks
+    sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(infos[0][4])
+        sock.bind(address)
         sock.listen(2048)
     except OSError as e:
         sock.close()
@@ -89,7 +92,8 @@ def _show(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None) -> None:
+def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None,
+          http: str = "auto", loop: str = "auto") -> None:
     """Serve until SIGTERM or Ctrl-C; streaming answers finish first."""
     import uvicorn
 
@@ -97,7 +101,8 @@ def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None) -> N
 
     host, port = sock.getsockname()[:2]
     app = build_app(env, token=token)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, http=http, loop=loop, log_level="warning", access_log=False,
+                            lifespan="on",
                             timeout_graceful_shutdown=None, server_header=False,
                             date_header=False)
     server = uvicorn.Server(config)
