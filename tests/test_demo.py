@@ -25,11 +25,7 @@ def test_demo_walks_through_the_design_notes() -> None:
     ):
         assert line in out, line
     assert not any("{" in x for x in r.stdout.splitlines() if x[:1].isdigit())   # all filled
-
-
-def test_demo_ends_with_a_request_through_the_proxy_and_its_why() -> None:
-    r = run_sollama("demo", "--time-scale", "0.001", timeout=120)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # the last step: one request through `sollama proxy`, and its `why`
     proxy_step = r.stdout[r.stdout.index("$ sollama proxy --listen 127.0.0.1:0 &"):]
     decision = next(x.split(": ", 1)[1] for x in proxy_step.splitlines()
                     if x.lower().startswith("x-sollama-decision: "))
