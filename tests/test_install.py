@@ -210,10 +210,18 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
                    PIP_CACHE_DIR=str(pip_cache),
                    PYTHON=getattr(sys, "_base_executable", sys.executable),
                    RUSTUP_HOME=str(tmp_path / "rustup"), CARGO_HOME=str(tmp_path / "cargo"))
+    # a systemctl that only logs what it is asked (the real one would touch the
+    # session's user manager); it lives outside HOME
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "systemctl.log"
+    (fake_bin / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (fake_bin / "systemctl").chmod(0o755)
+    env["PATH"] = f"{fake_bin}{os.pathsep}{env['PATH']}"
     before = listing(home)
     start = time.monotonic()
-    r = subprocess.run([str(project / "install.sh"), "--timer"], capture_output=True,
-                       text=True, env=env, timeout=300)
+    r = subprocess.run([str(project / "install.sh"), "--timer", "--service"],
+                       capture_output=True, text=True, env=env, timeout=300)
     took = time.monotonic() - start
     if r.returncode != 0 and any(s in r.stdout + r.stderr for s in NETWORK_TROUBLE):
         pytest.skip(f"pip could not reach the package index: {r.stderr.strip()[-200:]}")
@@ -230,9 +238,16 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
     assert f"ExecStart={sollama} preload --now" in (units / "sollama-preload.service").read_text()
     assert "OnCalendar=hourly" in (units / "sollama-preload.timer").read_text()
     assert "sollama-preload.timer" in r.stdout
+    # --service: `sollama proxy` as a systemd user service, enabled through systemctl --user
+    proxy_unit = (units / "sollama-proxy.service").read_text()
+    assert f"ExecStart={sollama} proxy --listen 127.0.0.1:11400" in proxy_unit
+    assert "WantedBy=default.target" in proxy_unit and "KillSignal=SIGTERM" in proxy_unit
+    assert "--user enable --now sollama-proxy.service" in calls.read_text().splitlines()
+    assert "enabled the systemd user service sollama-proxy.service" in r.stdout
     r = subprocess.run([str(project / "install.sh"), "--uninstall"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "--user disable --now sollama-proxy.service" in calls.read_text().splitlines()
     after = listing(home)
     left = {k: v for k, v in after.items() if before.get(k) != v}
     gone = {k: v for k, v in before.items() if k not in after}
