@@ -359,3 +359,30 @@ def test_sigterm_lets_a_streaming_answer_finish(tmp_path: Path) -> None:
         finally:
             p.stop()
         assert why_json(p, decision)["outcome"]["status"] == "ok"
+
+
+# -- in memory, in batches -----------------------------------------------------------------------
+
+
+def test_decisions_come_from_memory_and_are_recorded_in_one_write(fleet: Fleet) -> None:
+    import os
+
+    from smartollama import api
+    from smartollama.commands.run import build_request
+    from smartollama.proxy.fleet import ProxyEnvironment
+
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
+    env = ProxyEnvironment()
+    env.refresh({"llama3:8b"})
+    locks = env.store.locks
+    verdicts = [api.route(build_request("llama3:8b", env, mode=None, urgency=None, task=None,
+                                        min_quality=None, policy=None, backend_id=None,
+                                        num_ctx=None, interactive=False), env, prompt="hi")
+                for _ in range(100)]
+    assert env.store.locks == locks                  # decided from memory: no lock, no host
+    for v in verdicts:
+        env.recorder.add(v)
+    env.recorder.flush()
+    assert env.store.locks == locks + 1 and env.recorder.writes == 1
+    recorded = [h["id"] for h in env.store.read().history]
+    assert recorded == [v.id for v in reversed(verdicts)]
