@@ -105,9 +105,7 @@ def nonce() -> str:
 
 
 def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
-    from smartollama.routing import decide
-
-    return decide(request, snap, env.config)
+    return env.decide(request, snap)
 
 
 def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:

@@ -19,10 +19,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartollama.config import Backend, Config
-    from smartollama.fleet import FleetSnapshot
+    from smartollama.fleet import FleetSnapshot, Request
     from smartollama.state import State, StateStore
     from smartollama.telemetry.base import Reading
     from smartollama.telemetry.dispatch import Pages
+    from smartollama.verdict import Verdict
 
 
 class Environment:
@@ -127,6 +128,14 @@ class Environment:
         from smartollama import snapshot
 
         return snapshot.gather(self, models=models, then=then)
+
+    def decide(self, request: Request, snap: FleetSnapshot) -> Verdict:
+        """`routing.decide()` (pure: the same request and snapshot give the same
+        verdict, which lets a front door that decides many requests from one
+        snapshot keep what it decided)."""
+        from smartollama.routing import decide
+
+        return decide(request, snap, self.config)
 
     # -- host access --------------------------------------------------------------
     def client(self, backend: Backend) -> Any:

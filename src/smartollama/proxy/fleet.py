@@ -10,6 +10,12 @@ second, so it must not ask the hosts (or take the state lock) per request:
   (its `/api/show` figures are not in it yet) waits for one gather.
 * **In flight**: the snapshot counts other processes' requests (the state
   file's in-flight entries); the proxy adds its own, counted in memory.
+* **Decided once**: `routing.decide()` is pure and reads the snapshot's time
+  only for the verdict's id and time, so a request like one already decided
+  from the same snapshot, with the same counts in flight, gets a copy of that
+  verdict with its own id and time (under load, most requests are like the
+  one before; a decision whose wait estimate breaks the urgency decides every
+  suggestion again, several milliseconds).
 * **Recording**: a decision is queued and a writer thread records everything
   queued in one locked state write (history lines and learned figures), so a
   burst costs one lock, never one per request, let alone per token.
@@ -30,7 +36,7 @@ from smartollama.env import Environment
 
 if TYPE_CHECKING:
     from smartollama.config import Config
-    from smartollama.fleet import FleetSnapshot
+    from smartollama.fleet import FleetSnapshot, Request
     from smartollama.state import State
     from smartollama.verdict import Verdict
 
@@ -46,6 +52,8 @@ class ProxyEnvironment(Environment):
         self.interval_s = interval_s if interval_s is not None else max(
             0.25, min(cache.telemetry_ttl_s, cache.ps_ttl_s))
         self._snap: FleetSnapshot | None = None
+        self._generation = 0                # bumped by each gather
+        self._decided: dict[tuple[Any, ...], Verdict] = {}   # this generation's decisions
         self._wanted: set[str] = set()      # models worth an /api/show, as asked for
         self._gather_lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,6 +87,8 @@ class ProxyEnvironment(Environment):
             self._wanted |= models or set()
             self.store.read()       # what other processes wrote: the mode, their in-flight runs
             snap = snapshot.gather(self, models=tuple(sorted(self._wanted)))
+            self._generation += 1
+            self._decided = {}
             self._snap = snap
         return snap
 
@@ -86,9 +96,28 @@ class ProxyEnvironment(Environment):
         from smartollama.fleet import FleetSnapshot
 
         mine = self.in_flight
-        return FleetSnapshot(time=self.now(), backends={
+        out = FleetSnapshot(time=self.now(), backends={
             k: dataclasses.replace(b, in_flight=b.in_flight + mine[k]) if mine[k] else b
             for k, b in snap.backends.items()})
+        out.__dict__["_generation"] = (self._generation if snap is self._snap else None)
+        return out
+
+    def decide(self, request: Request, snap: FleetSnapshot) -> Verdict:
+        """`routing.decide()`, or a copy of the same decision made from the same
+        snapshot with the same counts in flight (its own id and time)."""
+        from smartollama.routing import decide
+        from smartollama.routing.build import iso, verdict_id
+
+        generation = snap.__dict__.get("_generation")
+        if generation is None:
+            return decide(request, snap, self.config)
+        key = (generation, dataclasses.replace(request, nonce=""),
+               tuple(b.in_flight for b in snap.backends.values()))
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = decide(request, snap, self.config)
+        return dataclasses.replace(decided, id=verdict_id(request, snap.time),
+                                   time=iso(snap.time), warnings=list(decided.warnings))
 
     def start(self) -> None:
         """Gather once now, then keep gathering in the background; start the recorder."""
