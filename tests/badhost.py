@@ -11,8 +11,11 @@ JSON given), `/api/ps` and `/api/show` as Ollama does, and misbehaves on
 - ``nodone``: two chunks, then a clean end without the final object;
 - ``junk_after_done``: the final object, then more text and another final object;
 - ``not_object``: a stream line that is JSON but not an object;
-- ``gated``: two chunks, then (once `gate` is set) forty more and the final object.
+- ``gated``: two chunks, then (once `gate` is set) forty more and the final object;
+- ``tool_call``: two chunks, one with a tool call and no text, then the final object.
 
+`/api/show` says what `capabilities` gives for the model (else `completion`);
+`/api/tags` lists none, as a server older than capabilities in the list did.
 `/metrics` answers an empty Prometheus page. With ``auth``, every request needs
 that basic authentication (401 without it).
 
@@ -29,7 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL = "llama3:8b"
-BEHAVIOURS = ("ok", "hang", "stall", "drop", "nodone", "junk_after_done", "not_object", "gated")
+BEHAVIOURS = ("ok", "hang", "stall", "drop", "nodone", "junk_after_done", "not_object", "gated",
+              "tool_call")
+#: the call ``tool_call`` makes (api.ToolCall)
+TOOL_CALL = {"function": {"name": "get_weather", "arguments": {"unit": "C", "city": "Paris"}}}
 
 
 def tags_of(model: str = MODEL) -> dict[str, Any]:
@@ -84,8 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/ps":
             return self._json(200, {"models": []})
         if self.path == "/api/show":
+            name = json.loads(body or b"{}").get("model", "")
+            host.shown.append(name)
+            caps = host.capabilities.get(name, ["completion"])
             return self._json(200, {"details": tags_of()["models"][0]["details"],
-                                    "model_info": {}, "capabilities": ["completion"]})
+                                    "model_info": {}, "capabilities": caps})
         if self.path in ("/api/generate", "/api/chat"):
             del body
             return self._answer(self.path == "/api/chat")
@@ -128,6 +137,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.host.gate.wait()
             for i in range(40):
                 self._line(chunk(f" more text {i}", chat))
+        if how == "tool_call":
+            call = chunk("", chat)
+            (call["message"] if chat else call)["tool_calls"] = [TOOL_CALL]
+            self._line(call)
         if how == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -148,12 +161,15 @@ class _Server(ThreadingHTTPServer):
 class BadHost:
     """One misbehaving host; use as a context manager."""
 
-    def __init__(self, behaviour: str = "ok", *, tags: Any = None, auth: str | None = None
-                 ) -> None:
+    def __init__(self, behaviour: str = "ok", *, tags: Any = None, auth: str | None = None,
+                 capabilities: dict[str, list[str]] | None = None) -> None:
         assert behaviour in BEHAVIOURS, behaviour
         self.behaviour = behaviour
         self.tags = tags_of() if tags is None else tags
         self.auth = auth                   # "user:password": basic auth required
+        # what `/api/show` says each model can do (else completion); `shown`: what was asked
+        self.capabilities = capabilities or {}
+        self.shown: list[str] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.released = threading.Event()
         self.gate = threading.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from smartollama.fleet import GB, BackendState, LoadedModel, ModelInfo
@@ -137,3 +139,77 @@ def test_speed_defaults_and_offload_penalty() -> None:
     assert estimate.offload_tokens_per_s(base, 0.6) == pytest.approx(100 / (0.6 + 4.0))
     assert estimate.default_load_gb_per_s("igpu") == 1.0
     assert estimate.default_load_gb_per_s("unknown") == estimate.LOAD_GB_PER_S["auto"]
+
+
+# gemma3:4b as the library's GGUF describes it: 34 layers, every sixth global, the rest
+# keeping a 1024-token window (fs/ggml GraphSize's gemma3 case)
+GEMMA3_4B = ModelInfo(name="gemma3:4b", size_bytes=3_338_801_804, parameter_size="4.3B",
+                      quantization="Q4_K_M", family="gemma3", block_count=34,
+                      embedding_length=2560, head_count=8, head_count_kv=4, key_length=256,
+                      value_length=256, context_length=131072, sliding_window=1024)
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_sliding_window_layers_keep_a_window_per_slot_and_a_batch(slots: int) -> None:
+    ctx = 32768 * slots
+    need = estimate.from_model_info(GEMMA3_4B, ctx, slots)
+    assert need is not None
+    per_token_layer = 2 * 4 * 256 * 2     # K and V, 4 KV heads, head dim 256, f16
+    global_layers, local_layers = 34 // 6, 34 - 34 // 6
+    window = slots * 1024 + estimate.NUM_BATCH
+    expected = per_token_layer * (global_layers * ctx + local_layers * window)
+    assert need.kv_gb * GB == pytest.approx(expected, rel=1e-9)
+    full = estimate.from_model_info(dataclasses.replace(GEMMA3_4B, sliding_window=None), ctx)
+    assert full is not None and need.kv_gb < full.kv_gb / 4
+
+
+def test_a_context_inside_the_window_is_not_cut() -> None:
+    short = estimate.from_model_info(GEMMA3_4B, 1024)
+    full = estimate.from_model_info(dataclasses.replace(GEMMA3_4B, sliding_window=None), 1024)
+    assert short is not None and full is not None and short.kv_gb == full.kv_gb
+
+
+def test_only_gemma3s_window_is_read_from_api_show() -> None:
+    """gemma2 lists a window too, but Ollama's estimate keeps its whole context."""
+    from smartollama.sim.payloads import show_of
+    from smartollama.sim.spec import ModelSpec
+    from smartollama.snapshot import _show_summary
+
+    assert _show_summary(show_of(ModelSpec(name="gemma3:4b")))["sliding_window"] == 1024
+    gemma2 = show_of(ModelSpec(name="gemma2:2b"))
+    gemma2["model_info"]["gemma2.attention.sliding_window"] = 4096
+    assert "sliding_window" not in _show_summary(gemma2)
+
+
+def test_the_simulator_loads_a_sliding_window_model_in_what_the_router_plans() -> None:
+    """The simulated host and the estimate agree on gemma3's KV cache at a long context."""
+    from smartollama.sim.spec import OVERHEAD_BYTES, ModelSpec
+
+    spec = ModelSpec(name="gemma3:4b")
+    ctx = 131072
+    sim_kv = spec.memory_need(ctx) - spec.size_bytes - OVERHEAD_BYTES
+    info = dataclasses.replace(GEMMA3_4B, key_length=spec.head_dim, value_length=spec.head_dim,
+                               size_bytes=spec.size_bytes)
+    need = estimate.from_model_info(info, ctx)
+    assert need is not None
+    assert need.kv_gb * GB == pytest.approx(sim_kv, rel=1e-6)
+    assert sim_kv < spec.kv_cache_bytes(ctx) / 4      # five layers in six keep a window
+
+
+def test_layers_that_share_an_earlier_layers_kv_cache_keep_none() -> None:
+    """gemma3n: 35 layers, the last 15 reuse earlier caches (`shared_kv_layers`)."""
+    gemma3n = ModelInfo(name="gemma3n:e4b", size_bytes=7_547_589_116, block_count=35,
+                        embedding_length=2048, head_count=8, head_count_kv=2, key_length=256,
+                        value_length=256, context_length=32768, shared_kv_layers=15)
+    need = estimate.from_model_info(gemma3n, 8192)
+    alone = estimate.from_model_info(dataclasses.replace(gemma3n, shared_kv_layers=None), 8192)
+    assert need is not None and alone is not None
+    assert need.kv_gb == pytest.approx(alone.kv_gb * 20 / 35)
+
+
+def test_api_show_gives_the_shared_kv_layers() -> None:
+    from smartollama.snapshot import _show_summary
+
+    show = {"model_info": {"general.architecture": "gemma3n", "gemma3n.block_count": 35,
+                           "gemma3n.attention.shared_kv_layers": 15}}
+    assert _show_summary(show)["shared_kv_layers"] == 15

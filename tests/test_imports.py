@@ -2,7 +2,8 @@
 
 A warm `sollama route` (state cache fresh, config unchanged since it was
 validated) and the routing part of `sollama run` import neither pydantic (the
-config's and the verdict's validator), nor httpx, nor rich. A warm `sollama
+config's and the verdict's validator), nor httpx, nor rich, nor click (the two
+commands parse their own arguments, `commands.routed`). A warm `sollama
 run` speaks to an `http://` host with the package's own client (`http1`):
 nothing TLS-related (ssl, certifi), no httpx, and no telemetry library (the
 cache answered the reading). Each check runs in a fresh interpreter, as a
@@ -22,7 +23,7 @@ import pytest
 
 from conftest import run_sollama
 
-HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click.testing", "pynvml", "psutil",
+HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click", "pynvml", "psutil",
          "prometheus_client", "ssl", "certifi", "http.client", "concurrent.futures")
 
 

@@ -377,7 +377,7 @@ def test_decisions_come_from_memory_and_are_recorded_in_one_write(fleet: Fleet) 
     import os
 
     from smartollama import api
-    from smartollama.commands.run import build_request
+    from smartollama.commands.routed import build_request
     from smartollama.proxy.fleet import ProxyEnvironment
 
     Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())

@@ -94,11 +94,14 @@ def test_json_verdict_on_stderr_with_outcome(single_fleet: object) -> None:
 
 
 def test_unknown_model_names_model_host_and_close_names(single_fleet: object) -> None:
+    """Pulled first, as `ollama run` does; the registry lacks it: one error line."""
     r = run_sollama("run", "llama3:9b", "hi")
     no_traceback(r)
     assert r.returncode == 1
-    line = r.stderr.strip()
-    assert "\n" not in line
+    assert r.stderr.splitlines()[:2] == ["sollama: pulling llama3:9b onto ollama",
+                                         "pulling manifest"]
+    line = r.stderr.splitlines()[-1]
+    assert line.startswith("sollama: error: ") and len(r.stderr.splitlines()) == 3
     assert "llama3:9b" in line and "llama3:8b" in line
 
 

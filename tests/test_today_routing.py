@@ -210,3 +210,24 @@ def test_a_configured_num_ctx_is_sent_and_planned_for(card24: Any) -> None:
     assert [m.context_length for m in loaded] == [8192]
     again, _ = verdict_of(["route", "llama3.1:8b"])
     assert again["estimate"]["loaded"] is True, again["reason"]
+
+
+def test_a_server_that_lists_no_capabilities_is_asked_for_each_stand_in(tmp_path: Path) -> None:
+    """An older server's `/api/tags` has no `capabilities`: for a request that needs
+    one, every model's `/api/show` says (cached), so no stand-in lacks it."""
+    from badhost import BadHost, backend, tags_of
+    from smartollama.sim.fleet import dumps_toml
+
+    models = [tags_of(name)["models"][0] for name in ("llama3:8b", "mistral:7b")]
+    with BadHost("ok", tags={"models": models},
+                 capabilities={"llama3:8b": ["completion"], "mistral:7b": ["completion"]}) as host:
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(dumps_toml({"backends": [backend(host.url)]}))
+        thinking = run_sollama("route", "llama3:8b", "--think", "--policy", "substitute",
+                               "--json")
+        assert sorted(host.shown) == ["llama3:8b", "mistral:7b"]
+        plain = run_sollama("route", "llama3:8b", "--json")
+    assert thinking.returncode == 1, thinking.stdout     # neither thinks: nothing to stand in
+    assert thinking.stderr == ("sollama: error: llama3:8b does not support thinking; "
+                               "no equivalent model fits either\n")
+    assert plain.returncode == 0
+    assert sorted(host.shown) == ["llama3:8b", "mistral:7b"]   # cached: not asked again

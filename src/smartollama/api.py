@@ -29,15 +29,25 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
     too, with ``history.store_prompts``) go on the verdict. ``will_run``: the
     caller runs the verdict next, so a refresh of the state cache also marks
     the request in flight, in the same write."""
+    from smartollama.errors import SollamaError
+
     config = env.config
     decided: dict[str, Verdict] = {}
 
+    failed: list[SollamaError] = []
+
     def in_lock(st: State, snap: FleetSnapshot) -> None:
-        v = decided["v"] = _decide(request, snap, env)
+        try:
+            v = decided["v"] = _decide(request, snap, env)
+        except SollamaError as e:   # raised after the write: what the pass learned is kept
+            failed.append(e)
+            return
         if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
             _begin(env, st, v.backend_used, v.id)
 
-    snap = env.gather(models=(request.model,), then=in_lock)
+    snap = env.gather(models=(request.model,), capabilities=bool(request.needs), then=in_lock)
+    if failed:
+        raise failed[0]
     if "v" in decided and not env.store.saved:
         env.store.begun.clear()     # that write was skipped: `run` marks it in flight itself
     verdict = decided.get("v") or _decide(request, snap, env)

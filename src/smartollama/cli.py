@@ -2,7 +2,9 @@
 
 Commands live in `smartollama.commands.<module>` and are imported only when
 called, so `sollama --help` and shell completion import click and nothing
-heavy. What sollama does not implement is handed to the real `ollama` binary.
+heavy; `sollama run` and `sollama route` do not import click at all when
+`commands.routed` can parse their arguments itself (see its docstring). What
+sollama does not implement is handed to the real `ollama` binary.
 """
 
 from __future__ import annotations
@@ -10,10 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
-
-import click
-
-from smartollama import __version__
 
 #: name → (module, help line). The help line is shown by `sollama --help`
 #: without importing the module.
@@ -37,66 +35,14 @@ ALIASES = {"ls": "list"}
 PASSTHROUGH = ("serve", "create", "show", "stop", "pull", "push", "signin", "signout", "cp", "rm")
 
 
-class SollamaGroup(click.Group):
-    """Loads each command's module on first use; unknown commands go to `ollama`."""
+def __getattr__(name: str) -> Any:
+    """The click group (`cli`), built only when something asks for it: a routed
+    call that `routed.parse` is sure of never imports click."""
+    if name in ("cli", "SollamaGroup"):
+        from smartollama.commands import group
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        name = ALIASES.get(cmd_name, cmd_name)
-        if name not in COMMANDS:
-            return None
-        import importlib
-
-        module = importlib.import_module(f"smartollama.commands.{COMMANDS[name][0]}")
-        cmd: click.Command = getattr(module, name.replace("-", "_") + "_command")
-        return cmd
-
-    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
-        items = super().shell_complete(ctx, incomplete)
-        items += [CompletionItem(name, help="(the real ollama)") for name in PASSTHROUGH
-                  if name.startswith(incomplete)]
-        return items
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
-        rows.append(("<other>", "Handed to the real `ollama` (pull, show, create, rm, ...)."))
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=SollamaGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             invoke_without_command=True)
-@click.option("--debug", is_flag=True, envvar="SOLLAMA_DEBUG",
-              help="Show tracebacks instead of one-line errors.")
-@click.option("-v", "--version", "show_version", is_flag=True,
-              help="Show sollama's version (and the real ollama's, if installed).")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, show_version: bool) -> None:
-    """sollama: `ollama run`, routed by model fit, thermals and efficiency mode.
-
-    Each call reads the hardware's telemetry and the backends' models, then runs
-    the model where it fits and the mode allows, substitutes a smaller
-    equivalent, overrides the mode with a warning, or refuses with suggestions.
-    `sollama why` explains the last decision.
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    if show_version:
-        click.echo(f"sollama version {__version__}")
-        from smartollama.passthrough import real_ollama
-
-        binary = real_ollama()
-        if binary:
-            import subprocess
-
-            ctx.exit(subprocess.call([binary, "--version"]))
-        ctx.exit(0)
-    if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        return getattr(group, name)
+    raise AttributeError(name)
 
 
 def _is_debug(argv: list[str]) -> bool:
@@ -119,6 +65,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     if first == "help":
         args = [a for a in args if a != "help"] + ["--help"]
+    if first in ("run", "route") and first == args[0]:
+        from smartollama.commands import routed
+
+        fast = routed.main(args)
+        if fast is not None:
+            _guard(fast, args)
+            return
+    from smartollama.commands.group import cli
+
     _guard(lambda: cli.main(args=args, prog_name="sollama", standalone_mode=False), args)
 
 
@@ -141,14 +96,6 @@ def _guard(fn: Any, args: list[str]) -> None:
             raise
         _error_line(e.message, e.hint)
         sys.exit(int(e.exit_code))
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        _error_line("interrupted")
-        sys.exit(ExitCode.INTERRUPTED)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         if _is_debug(args):
             raise
@@ -166,7 +113,28 @@ def _guard(fn: Any, args: list[str]) -> None:
         where = f"{e.filename}: " if e.filename else "standard output: "
         _error_line(f"{where}{e.strerror or e}")
         sys.exit(ExitCode.ERROR)
+    except Exception as e:
+        _click_exit(e)
+        raise
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _click_exit(e: Exception) -> None:
+    """Exit as click's exceptions ask (a click command raised one); else return.
+    click is looked up, not imported: a call that never loaded it raised none."""
+    from smartollama.errors import ExitCode
+
+    click = sys.modules.get("click")
+    if click is None:
+        return
+    if isinstance(e, click.exceptions.Exit):
+        sys.exit(e.exit_code)
+    if isinstance(e, click.exceptions.Abort):
+        _error_line("interrupted")
+        sys.exit(ExitCode.INTERRUPTED)
+    if isinstance(e, click.ClickException):
+        e.show()
+        sys.exit(e.exit_code)
 
 
 def _silence_stdout() -> None:

@@ -118,7 +118,7 @@ class Environment:
         self.stderr.flush()
 
     # -- the fleet ----------------------------------------------------------------
-    def gather(self, *, models: tuple[str, ...] = (),
+    def gather(self, *, models: tuple[str, ...] = (), capabilities: bool = False,
                then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
         """The fleet as a decision sees it (`smartollama.snapshot.gather`: one pass
         through the state cache's TTL entries, asking the hosts for what expired).
@@ -127,7 +127,7 @@ class Environment:
         that takes no lock does not call it."""
         from smartollama import snapshot
 
-        return snapshot.gather(self, models=models, then=then)
+        return snapshot.gather(self, models=models, capabilities=capabilities, then=then)
 
     def decide(self, request: Request, snap: FleetSnapshot) -> Verdict:
         """`routing.decide()` (pure: the same request and snapshot give the same

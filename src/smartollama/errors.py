@@ -51,6 +51,8 @@ class BackendError(SollamaError):
 class ModelNotFoundError(BackendError):
     """A model is not on the host(s) asked; the message names model and host."""
 
+    closest: tuple[str, ...] = ()     # the names held that look most like it (the router's)
+
 
 class UnreachableError(SollamaError):
     """No backend (or the one asked) can be reached."""

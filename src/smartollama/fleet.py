@@ -29,6 +29,12 @@ class ModelInfo:
     key_length: int | None = None
     value_length: int | None = None
     context_length: int | None = None
+    #: tokens a local (sliding-window) layer keeps, for an architecture whose KV cache
+    #: Ollama sizes that way (gemma3: five layers in six); None: every layer is global
+    sliding_window: int | None = None
+    #: layers that reuse an earlier layer's KV cache and keep none of their own
+    #: (`attention.shared_kv_layers`: gemma3n, gemma4)
+    shared_kv_layers: int | None = None
     #: what the host says the model can do ("completion", "tools", "thinking", "vision",
     #: "insert", "embedding"); None: the host did not say (an older Ollama)
     capabilities: tuple[str, ...] | None = None

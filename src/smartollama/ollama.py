@@ -37,6 +37,11 @@ _DONE_NUMBERS = ("total_duration", "load_duration", "prompt_eval_count",
                  "prompt_eval_duration", "eval_count", "eval_duration")
 
 
+#: a stream's final object: (key, value, how an error names it)
+_DONE = ("done", True, '"done": true')
+_PULLED = ("status", "success", '"status": "success"')
+
+
 @record(frozen=True)
 class StreamBudget:
     """How long one answer may take, in seconds (None: no limit)."""
@@ -127,6 +132,18 @@ class OllamaClient:
         body = {"model": model, "messages": messages, **_clean(fields)}
         return self._stream("/api/chat", body, model, budget or StreamBudget())
 
+    def pull(self, model: str, budget: StreamBudget | None = None) -> Iterator[dict[str, Any]]:
+        """POST /api/pull, yielding Ollama's progress objects (`status`, and `digest`,
+        `total`, `completed` while a layer downloads), the last one `success`."""
+        return self._stream("/api/pull", {"model": model}, model, budget or StreamBudget(),
+                            final=_PULLED)
+
+    def create(self, model: str, **fields: Any) -> dict[str, Any]:
+        """POST /api/create without streaming (`from`, `system`, `parameters`,
+        `messages`: what `/save` sends)."""
+        return self._json("POST", "/api/create",
+                          {"model": model, "stream": False, **_clean(fields)})
+
     # -- internals -----------------------------------------------------------
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None,
@@ -162,8 +179,11 @@ class OllamaClient:
             out.append({k: v for k, v in m.items() if k not in _NUMBERS or _is_number(v)})
         return out
 
-    def _stream(self, path: str, body: dict[str, Any], model: str, budget: StreamBudget
-                ) -> Iterator[dict[str, Any]]:
+    def _stream(self, path: str, body: dict[str, Any], model: str, budget: StreamBudget,
+                final: tuple[str, Any, str] | None = None) -> Iterator[dict[str, Any]]:
+        """The NDJSON chunks up to the final one: ``final`` (key, value, what it is
+        called) names it, Ollama's `done: true` by default."""
+        key, value, called = final or _DONE
         start = time.monotonic()
         first = _within(budget.first_byte_s, budget.total_s)
         phase = "connect"
@@ -185,7 +205,7 @@ class OllamaClient:
                     if chunk is None:
                         continue
                     yield chunk
-                    if chunk.get("done"):
+                    if chunk.get(key) == value:
                         return      # what a host sends after its final object is not read
         except http1.TimeoutException as e:
             raise self._timed_out(e, phase, first, budget, time.monotonic() - start) from None
@@ -196,7 +216,7 @@ class OllamaClient:
                                f"{'mid-answer' if phase == 'answer' else 'before an answer'} "
                                f"({str(e) or type(e).__name__})", host=self.host) from None
         raise BackendError(f"{self.host}: the answer ended without Ollama's final "
-                           f"\"done\": true (cut short?)", host=self.host)
+                           f"{called} (cut short?)", host=self.host)
 
     def _chunk(self, path: str, line: str) -> dict[str, Any] | None:
         """One NDJSON line of a stream; None for a blank one."""

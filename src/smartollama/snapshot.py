@@ -38,9 +38,11 @@ class _Gathered:
 
 
 def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = True,
-           backends: list[Backend] | None = None,
+           backends: list[Backend] | None = None, capabilities: bool = False,
            then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
-    """Snapshot the fleet. `models` are names worth an `/api/show` (cached a day).
+    """Snapshot the fleet. `models` are names worth an `/api/show` (cached a day);
+    ``capabilities``: so is every model whose `/api/tags` entry lists no
+    capabilities (an older server), for a request that needs some.
 
     One pass: what the state cache answers is used at once, and what it lacks
     is asked of every host and probe in parallel, under the state lock, so
@@ -61,7 +63,8 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
     def one(b: Backend, cached: State, offline: bool, until: float | None = None
             ) -> _Gathered | None:
         return _one(b, env, cached, t, wanted, telemetry, offline=offline, pages=pages,
-                    until=until, system_free_gb=free_gb if _is_local(b.host) else None)
+                    until=until, system_free_gb=free_gb if _is_local(b.host) else None,
+                    capabilities=capabilities)
 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
     if all(g is not None for g in found.values()):
@@ -125,7 +128,8 @@ def _snapshot(t: float, found: dict[str, _Gathered | None]) -> FleetSnapshot:
 
 def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[str, ...],
          telemetry: bool, *, offline: bool = False, pages: Any = None,
-         until: float | None = None, system_free_gb: float | None = None) -> _Gathered | None:
+         until: float | None = None, system_free_gb: float | None = None,
+         capabilities: bool = False) -> _Gathered | None:
     """One backend's state. ``offline``: from the state cache only; None when
     that would need a host or a probe. ``until``: see `State.cache_get`. Cache
     keys name the host's URL."""
@@ -166,6 +170,9 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
         for m in ps:
             lm = loaded_from_ps(m)
             st.loaded[lm.name.lower()] = lm
+        if capabilities:
+            wanted = (*wanted, *(k for k, i in st.models.items()
+                                 if i.capabilities is None and k not in wanted))
         for name in wanted:
             if name in st.models:
                 show = get(key("show", b.host, name), config.cache.show_ttl_s)
@@ -274,7 +281,10 @@ def loaded_from_ps(m: dict[str, Any]) -> LoadedModel:
 
 _SHOW_KEYS = ("block_count", "embedding_length", "attention.head_count",
               "attention.head_count_kv", "attention.key_length", "attention.value_length",
-              "context_length")
+              "context_length", "attention.shared_kv_layers")
+#: architectures whose local layers Ollama sizes by `attention.sliding_window`
+#: (fs/ggml GraphSize: gemma3 only; gemma2's window is not used by its engine)
+SLIDING_WINDOW_ARCHS = ("gemma3",)
 
 
 def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +298,9 @@ def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
             v = max((x for x in v if isinstance(x, int | float)), default=None)
         if isinstance(v, int | float):
             out[k.replace("attention.", "")] = int(v)
+    window = info.get(f"{arch}.attention.sliding_window")
+    if arch in SLIDING_WINDOW_ARCHS and isinstance(window, int) and window > 0:
+        out["sliding_window"] = window
     d = show.get("details") or {}
     for k in ("parameter_size", "quantization_level", "family"):
         if d.get(k):
@@ -317,6 +330,8 @@ def with_show(info: ModelInfo, show: dict[str, Any]) -> ModelInfo:
         key_length=show.get("key_length"),
         value_length=show.get("value_length"),
         context_length=show.get("context_length") or info.context_length,
+        sliding_window=show.get("sliding_window"),
+        shared_kv_layers=show.get("shared_kv_layers"),
         capabilities=info.capabilities if info.capabilities is not None
         else _capabilities(show.get("capabilities")),
         remote_host=info.remote_host or show.get("remote_host"),

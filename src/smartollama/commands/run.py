@@ -1,300 +1,102 @@
-"""`sollama run` and `sollama route`: decide, then (for run) run, as `ollama run` does."""
+"""`sollama run` and `sollama route` as click commands: help, completion and
+click's error messages, built from `routed.OPTIONS`. What the commands do is
+`routed.run` and `routed.route`; a command line `routed.parse` is sure of runs
+them without importing this module (see `routed`'s docstring)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from smartollama.commands import routed
+from smartollama.commands.routed import (  # noqa: F401  (the names other modules use)
+    THINK_VALUES,
+    build_request,
+    report,
+)
 from smartollama.complete import complete_backends, complete_models, complete_modes
-from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
-if TYPE_CHECKING:
-    from smartollama.env import Environment
-    from smartollama.fleet import Request
-    from smartollama.verdict import Verdict
+_COMPLETE = {"mode": complete_modes, "backend_id": complete_backends}
 
 
-def routing_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The routing options DESIGN.md gives `run` and `route`."""
-    opts = [
-        click.option("--mode", metavar="NAME", shell_complete=complete_modes,
-                     help="This call's mode (else SOLLAMA_MODE, "
-                     "the state cache's, then default_mode)."),
-        click.option("--urgency", type=click.Choice(URGENCIES), default="interactive",
-                     show_default=True, help="How long the caller can wait."),
-        click.option("--task", type=click.Choice(TASKS), default="general", show_default=True,
-                     help="What the answer is for; selects quality scores."),
-        click.option("--min-quality", type=click.FloatRange(0, 1), metavar="Q",
-                     help="Lowest acceptable quality, 0..1."),
-        click.option("--policy", type=click.Choice(POLICIES),
-                     help="This call's model/mode conflict policy."),
-        click.option("--backend", "backend_id", metavar="ID", shell_complete=complete_backends,
-                     help="Pin a backend (still checked for fit)."),
-        click.option("--num-ctx", type=click.IntRange(256), metavar="N",
-                     help="Context length to plan memory for (Ollama's num_ctx)."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print the verdict as JSON (run: on stderr; route: on stdout)."),
-        click.option("-q", "--quiet", is_flag=True,
-                     help="No verdict line unless the model or mode was changed or refused."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+def _check(error: Callable[[str], str | None]) -> Callable[[Any, Any, str | None], str | None]:
+    def callback(ctx: Any, param: Any, value: str | None) -> str | None:
+        why = None if value is None else error(value)
+        if why:
+            raise click.BadParameter(why)
+        return value
+    return callback
+
+
+def _option(o: routed.Opt) -> Callable[[Any], Any]:
+    kw: dict[str, Any] = {"help": o.help}
+    if o.kind == "flag":
+        kw.update(is_flag=True, default=o.default)
+    elif o.kind == "choice":
+        kw.update(type=click.Choice(o.choices), default=o.default,
+                  show_default=o.default is not None)
+    elif o.kind == "int":
+        kw.update(type=click.IntRange(_int(o.low), _int(o.high)), metavar=o.metavar)
+    elif o.kind == "float":
+        kw.update(type=click.FloatRange(o.low, o.high), metavar=o.metavar)
+    else:
+        kw.update(default=None, metavar=o.metavar)
+    if o.kind == "duration":
+        kw["callback"] = _check(routed.duration_error)
+    if o.kind == "think":
+        kw["callback"] = _check(routed.think_error)
+    if o.dest in _COMPLETE:
+        kw["shell_complete"] = _COMPLETE[o.dest]
+    return click.option(*o.flags, o.dest, **kw)
+
+
+def _int(bound: float | None) -> int | None:
+    return None if bound is None else int(bound)
+
+
+def _options(command: str) -> Callable[[Any], Any]:
+    def decorate(f: Any) -> Any:
+        for o in reversed(routed.options_of(command)):
+            f = _option(o)(f)
+        return f
+    return decorate
 
 
 class _RunCommand(click.Command):
-    """`--think` takes a value only as `--think=VALUE`, as `ollama run`'s flag does
-    (cobra's NoOptDefVal): `--think "why?"` is the flag and a prompt, not a level."""
+    """`--think` takes a value only as `--think=VALUE` (`routed.think_args`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" in args:
-            cut = args.index("--")
-            args = [("--think=true" if a == "--think" else a) for a in args[:cut]] + args[cut:]
-        else:
-            args = ["--think=true" if a == "--think" else a for a in args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, routed.think_args(args))
 
 
 @click.command("run", cls=_RunCommand)
 @click.argument("model", shell_complete=complete_models)
 @click.argument("prompt", nargs=-1)
-@click.option("--format", "fmt", metavar="FORMAT", help="Response format (e.g. json).")
-@click.option("--keepalive", metavar="DURATION", callback=lambda c, p, v: check_duration(v),
-              help="Duration to keep a model loaded (e.g. 5m).")
-@click.option("--verbose", is_flag=True, help="Show timings for response.")
-@click.option("--nowordwrap", is_flag=True, help="Don't wrap words to the next line automatically.")
-@click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
-              help="Enable thinking (`--think`), or set it (`--think=false`, `--think=high`).")
-@click.option("--hidethinking", is_flag=True, help="Hide thinking output (if provided).")
-@click.option("--insecure", is_flag=True, help="Use an insecure registry (passed through).")
-@click.option("--truncate", is_flag=True, default=None,
-              help="Truncate inputs that exceed the context length.")
-@click.option("--dimensions", type=click.IntRange(1), metavar="N",
-              help="Truncate output embeddings to N dimensions (embedding models only).")
-@routing_options
-def run_command(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | None,
-                verbose: bool, nowordwrap: bool, think: str | None, hidethinking: bool,
-                insecure: bool, truncate: bool | None, dimensions: int | None,
-                **routing: Any) -> int:
+@_options("run")
+def run_command(**params: Any) -> int:
     """Route, then run MODEL with PROMPT (as `ollama run`).
 
     Piped standard input is put before the PROMPT words, joined with one space,
     as `ollama run` does. With neither a prompt nor piped input on a terminal,
     an interactive session starts (/bye to leave, \"\"\" for several lines).
     """
-    from smartollama import api
-    from smartollama.env import Environment
-
-    env = Environment()
-    words = list(prompt)
-    stdin_tty = env.stdin_tty
-    if not stdin_tty and (piped := _piped_text(env.stdin)):
-        words = [piped, *words]      # an empty pipe adds nothing (not even a space)
-    text = " ".join(words)
-    _check_text(text)
-    interactive = stdin_tty and env.stdout_tty and not words
-    from smartollama.run.files import extract
-
-    text, images, image = extract(text, env.stderr)
-    needs = (*_needs(think), *(("vision",) if image else ()))
-    request = build_request(model, env, needs=needs, **_routing(routing))
-    verdict = _route(request, env, prompt=text, will_run=True)
-    if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
-        report(verdict, env)
-    if verdict.action == "refuse":
-        api.record(verdict, env)
-        if routing.get("as_json"):
-            env.stderr.write(verdict.to_json() + "\n")
-        env.warn_state()
-        raise click.exceptions.Exit(3)
-    from smartollama.run.stream import RunOptions  # the HTTP client: only to run
-
-    opts = RunOptions(
-        prompt=text, format=fmt, keepalive=keepalive, think=think, hidethinking=hidethinking,
-        truncate=truncate, wordwrap=env.stdout_tty and not nowordwrap and stdin_tty,
-        verbose=verbose, spinner=env.stderr_tty, dimensions=dimensions, images=images,
-        embed=api.embeds(verdict),
-    )
-    if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
-        opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
-    if interactive and not opts.embed:
-        from smartollama.run.interactive import repl
-
-        return repl(verdict, opts, env.config, env.store)
-    try:
-        api.run(verdict, opts, env)
-    finally:
-        if routing.get("as_json"):
-            env.stderr.write(verdict.to_json() + "\n")
-        env.warn_state()
-    return 0
+    return routed.run(**params)
 
 
 @click.command("route", cls=_RunCommand)
 @click.argument("model", shell_complete=complete_models)
-@click.option("--think", default=None, metavar="[=true|false|high|medium|low|max]",
-              help="Decide for a run with thinking (only models that think).")
-@routing_options
-@click.option("-v", "--verbose", is_flag=True,
-              help="The reason in full, and why each suggestion would work.")
-def route_command(model: str, think: str | None, **routing: Any) -> int:
+@_options("route")
+def route_command(**params: Any) -> int:
     """Decide where MODEL would run, and print the verdict; run nothing.
 
     Exit 0 for a runnable decision, 3 for a refusal (with suggestions). The
     line fits 100 columns; `-v` and `sollama why` give the long form.
     """
-    from smartollama.env import Environment
-
-    env = Environment()
-    request = build_request(model, env, interactive=False, needs=_needs(think),
-                            **_routing(routing))
-    verdict = _route(request, env, prompt=None)
-    if routing.get("as_json"):
-        click.echo(verdict.to_json())
-    else:
-        from smartollama.brief import route_lines
-
-        click.echo("\n".join(route_lines(verdict, verbose=routing.get("verbose", False))))
-    env.warn_state()
-    return 3 if verdict.action == "refuse" else 0
-
-
-def _piped_text(stdin: IO[str]) -> str:
-    """Standard input as the prompt's first part: UTF-8 text, as Ollama's API wants."""
-    from smartollama.errors import SollamaError
-
-    buffer = getattr(stdin, "buffer", None)
-    if buffer is None:      # a text stream an Environment was given
-        return str(stdin.read())
-    data: bytes = buffer.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SollamaError(
-            f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
-            hint="convert it first, e.g. `iconv -f latin1 -t utf-8`") from None
-
-
-def _check_text(text: str) -> None:
-    """A prompt whose arguments were not UTF-8 (kept as surrogates by Python)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        from smartollama.errors import SollamaError
-
-        raise SollamaError(f"the prompt is not UTF-8 text (character {e.start} of its "
-                           "arguments)") from None
-
-
-def _routing(routing: dict[str, Any]) -> dict[str, Any]:
-    keys = ("mode", "urgency", "task", "min_quality", "policy", "backend_id", "num_ctx")
-    return {k: routing.get(k) for k in keys}
-
-
-def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
-                  task: str | None, min_quality: float | None, policy: str | None,
-                  backend_id: str | None, num_ctx: int | None,
-                  interactive: bool = True, needs: tuple[str, ...] = ()) -> Request:
-    """The request as the router sees it; ``interactive``: a person may be asked
-    (policy `ask`) when both stdin and stderr are a terminal."""
-    from smartollama.api import nonce
-    from smartollama.app import current_mode
-    from smartollama.fleet import Request
-
-    return Request(
-        model=model, mode=current_mode(env.config, env.store, mode, state=env.state())[0],
-        urgency=urgency or "interactive",
-        task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
-        num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
-        nonce=nonce(), needs=needs,
-    )
+    return routed.route(**params)
 
 
 def check_duration(value: str | None) -> str | None:
-    """A Go duration, as `ollama run` parses `--keepalive` ("1.5" lacks a unit)."""
-    if value is not None:
-        from smartollama import goduration
-
-        try:
-            goduration.parse(value.strip())
-        except goduration.DurationError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
-#: `ollama run --think`'s values (cmd/cmd.go)
-THINK_VALUES = ("true", "false", "high", "medium", "low", "max")
-
-
-def _needs(think: str | None) -> tuple[str, ...]:
-    """The capabilities the run needs: thinking, unless `--think=false` (or no --think)."""
-    if think is None:
-        return ()
-    if think not in THINK_VALUES:
-        raise click.BadParameter(f"invalid value for --think: {think!r} (must be true, false, "
-                                 "high, medium, low, or max)", param_hint="'--think'")
-    return () if think == "false" else ("thinking",)
-
-
-def _route(request: Request, env: Environment, *, prompt: str | None,
-           will_run: bool = False) -> Verdict:
-    """`api.route`, then the `ask` menu when the policy wants a person and one is there."""
-    from smartollama import api
-
-    verdict = api.route(request, env, prompt=prompt, will_run=will_run)
-    snap = api.snapshot_of(verdict)
-    if verdict.ask and request.can_ask and snap is not None:
-        fields = {k: getattr(verdict, k) for k in ("prompt_chars", "prompt_sha256", "prompt")
-                  if hasattr(verdict, k)}
-        verdict = _ask(verdict, request, snap, env)
-        for k, v in fields.items():
-            setattr(verdict, k, v)
-    return verdict
-
-
-def report(verdict: Verdict, env: Environment) -> None:
-    """The verdict line and warnings on stderr."""
-    from smartollama.brief import PREFIX, stderr_lines
-
-    env.stderr.write("".join(f"{PREFIX}{line}\n" for line in stderr_lines(verdict)))
-    env.stderr.flush()
-
-
-def _ask(verdict: Verdict, request: Request, snap: Any, env: Environment) -> Verdict:
-    """Policy `ask` on a terminal: each verified option (running the model anyway
-    first), or cancel. An option is acted on by deciding again the request its
-    printed command makes, so that it does what the menu said."""
-    from smartollama.routing import decide as route
-    from smartollama.routing.suggest import as_request
-
-    err = env.stderr
-    err.write(f"sollama: {verdict.reason}\n")
-    for i, s in enumerate(verdict.suggestions, 1):
-        err.write(f"  {i}) {_menu_label(s, request)}\n")
-    err.write("  0) cancel\n")
-    choice = click.prompt("choose", type=click.IntRange(0, len(verdict.suggestions)), default=0,
-                          err=True, show_default=True)
-    if choice == 0:
-        verdict.ask = False
-        return verdict
-    picked = verdict.suggestions[choice - 1]
-    chosen = route(as_request(request, picked), snap, env.config)
-    if chosen.model_used and chosen.model_used != verdict.model_requested \
-            and chosen.action == "run":
-        chosen.action = "substitute"
-        chosen.model_substituted = True
-        chosen.model_requested = verdict.model_requested
-    chosen.warnings.insert(0, f"chosen at the prompt: {_menu_label(picked, request)}")
-    return chosen
-
-
-def _menu_label(s: Any, request: Request) -> str:
-    """One menu line: what choosing the suggestion runs, and where."""
-    model = s.model or request.model
-    if s.policy:
-        return f"run {model} anyway on {s.backend} ({s.why})"
-    if s.mode:
-        return f"run {model} in {s.mode} mode on {s.backend}"
-    return f"use {model} on {s.backend} ({s.why})"
+    """`--keepalive`'s check, for other commands' duration options."""
+    return _check(routed.duration_error)(None, None, value)

@@ -69,10 +69,11 @@ class ProxyEnvironment(Environment):
         """Whether a decision for ``model`` can be made from memory (no I/O)."""
         return self._snap is not None and (not _wants(model) or _key(model) in self._wanted)
 
-    def gather(self, *, models: tuple[str, ...] = (),
+    def gather(self, *, models: tuple[str, ...] = (), capabilities: bool = False,
                then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
         """The kept snapshot with this proxy's in-flight counts; gathered first when it
-        lacks a model's figures. ``then`` is not called: no lock is taken here."""
+        lacks a model's figures. The kept one always has every model's capabilities.
+        ``then`` is not called: no lock is taken here."""
         new = {_key(m) for m in models if _wants(m)}
         snap = self._snap
         if snap is None or not new <= self._wanted:
@@ -86,7 +87,7 @@ class ProxyEnvironment(Environment):
         with self._gather_lock:
             self._wanted |= models or set()
             self.store.read()       # what other processes wrote: the mode, their in-flight runs
-            snap = snapshot.gather(self, models=tuple(sorted(self._wanted)))
+            snap = snapshot.gather(self, models=tuple(sorted(self._wanted)), capabilities=True)
             self._generation += 1
             self._decided = {}
             self._snap = snap

@@ -278,7 +278,7 @@ def _title(header: str) -> str:
 
 def _request(model: str, body: dict[str, Any], path: str, embedding: bool,
              routing: dict[str, str | None], env: ProxyEnvironment) -> Any:
-    from smartollama.commands.run import build_request
+    from smartollama.commands.routed import build_request
 
     options = body.get("options")
     num_ctx = options.get("num_ctx") if isinstance(options, dict) else None

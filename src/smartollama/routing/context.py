@@ -65,7 +65,7 @@ class Context:
         self._limits: dict[str, dict[str, float]] = {}
         self._mode_viol: dict[tuple[str, str], list[Violation]] = {}
         self._loaded_gb: dict[str, float] = {}
-        self._needs: dict[tuple[str, int, int, tuple[int, int] | None], MemoryNeed] = {}
+        self._needs: dict[tuple[str, int, int, tuple[int, int] | None, int], MemoryNeed] = {}
 
     # -- facts about models ----------------------------------------------------------
 
@@ -142,15 +142,16 @@ class Context:
         return v
 
     def memory_need(self, key: str, num_ctx: int, info: ModelInfo | None,
-                    observed: tuple[int, int] | None) -> MemoryNeed:
+                    observed: tuple[int, int] | None, slots: int = 1) -> MemoryNeed:
         """`estimate.memory_need`, once per input (a suggestion decided again asks again).
 
         Keyed by the record's identity: hashing a record by value costs more than
         the estimate."""
-        k = (key, num_ctx, id(info), observed)
+        k = (key, num_ctx, id(info), observed, slots)
         v = self._needs.get(k)
         if v is None:
-            v = self._needs[k] = estimate.memory_need(key, num_ctx, info=info, observed=observed)
+            v = self._needs[k] = estimate.memory_need(key, num_ctx, info=info, observed=observed,
+                                                      slots=slots)
         return v
 
     def limits(self, mode: str) -> dict[str, float]:

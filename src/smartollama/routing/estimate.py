@@ -145,8 +145,14 @@ def graph_bytes(*, embedding_length: int | None, head_count: int | None,
     return int(gqa * kv_bytes / 6)
 
 
-def from_model_info(info: ModelInfo, num_ctx: int) -> MemoryNeed | None:
-    """Ollama's formula from `/api/show` figures; None when they are missing."""
+#: every this-many-th layer of a sliding-window model keeps the whole context (gemma3)
+GLOBAL_LAYER_EVERY = 6
+
+
+def from_model_info(info: ModelInfo, num_ctx: int, slots: int = 1) -> MemoryNeed | None:
+    """Ollama's formula from `/api/show` figures; None when they are missing.
+    ``num_ctx``: the tokens of every slot together; ``slots``: how many (a
+    sliding-window layer keeps ``slots`` windows and one batch, GraphSize's gemma3 case)."""
     if not info.block_count or not info.embedding_length or info.size_bytes <= 0:
         return None
     heads = info.head_count or 1
@@ -154,8 +160,14 @@ def from_model_info(info: ModelInfo, num_ctx: int) -> MemoryNeed | None:
     head_dim = info.embedding_length // heads
     k_len = info.key_length or head_dim
     v_len = info.value_length or head_dim
-    kv = kv_cache_bytes(block_count=info.block_count, head_count_kv=heads_kv, key_length=k_len,
+    layers = max(1, info.block_count - (info.shared_kv_layers or 0))   # each with a cache
+    kv = kv_cache_bytes(block_count=layers, head_count_kv=heads_kv, key_length=k_len,
                         value_length=v_len, num_ctx=num_ctx)
+    if info.sliding_window:
+        local = layers - layers // GLOBAL_LAYER_EVERY
+        window = min(num_ctx, max(1, slots) * info.sliding_window + NUM_BATCH)
+        kv -= kv_cache_bytes(block_count=local, head_count_kv=heads_kv, key_length=k_len,
+                             value_length=v_len, num_ctx=num_ctx - window)
     graph = graph_bytes(embedding_length=info.embedding_length, head_count=heads,
                         head_count_kv=heads_kv, num_ctx=num_ctx, kv_bytes=kv)
     total = info.size_bytes + kv + graph
@@ -229,12 +241,12 @@ def loaded_here(key: str, num_ctx: int, state: BackendState) -> bool:
 
 
 def memory_need(name: str, num_ctx: int, *, info: ModelInfo | None = None,
-                observed: tuple[int, int] | None = None) -> MemoryNeed:
+                observed: tuple[int, int] | None = None, slots: int = 1) -> MemoryNeed:
     """The best estimate available: observed, else Ollama's formula, else the name."""
     if observed is not None:
         return from_observed(observed[0], observed[1], num_ctx)
     if info is not None:
-        need = from_model_info(info, num_ctx)
+        need = from_model_info(info, num_ctx, slots)
         if need is not None:
             return need
         return from_name(name, num_ctx, size_bytes=info.size_bytes or None,

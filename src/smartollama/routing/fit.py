@@ -91,10 +91,11 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
     ref = info if info is not None else ctx.info(key)
     num_ctx = estimate.planned_context(ctx.req.num_ctx, b.context_length, ctx.cfg.num_ctx,
                                        device_gb(b, st), b.hardware, ref)
-    kv_ctx = num_ctx * estimate.kv_slots(b.num_parallel, ref)   # one KV cache per slot
+    slots = estimate.kv_slots(b.num_parallel, ref)
+    kv_ctx = num_ctx * slots   # one KV cache per slot
     cap = capacity(b, st)
     if info is None:
-        size = ctx.memory_need(key, kv_ctx, ref, None).memory_gb
+        size = ctx.memory_need(key, kv_ctx, ref, None, slots).memory_gb
         most = offload_cap(b, st, cap)
         if cap is not None and size > cap and (most is None or size > most):
             return Rejection(key, b.id, "too_large", need_gb=size, limit_gb=cap, offload_gb=most)
@@ -108,7 +109,7 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
             return Rejection(key, b.id, "cloud_off", detail=info.remote_host)
         return _remote(ctx, key, b, info, num_ctx)
     observed = estimate.observed_size(key, num_ctx, st, ctx.observed_anywhere())
-    need = ctx.memory_need(key, kv_ctx, info, observed)
+    need = ctx.memory_need(key, kv_ctx, info, observed, slots)
     placed = _place(ctx, b, st, key, need.memory_gb, cap, estimate.loaded_here(key, num_ctx, st),
                     need.observed_gpu_share)
     if isinstance(placed, Rejection):

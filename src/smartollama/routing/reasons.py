@@ -302,7 +302,9 @@ def not_found(ctx: Context, key: str) -> ModelNotFoundError:
         hint = f"did you mean {close[0]}? if {key} exists, `ollama pull {key}` fetches it"
     else:
         hint = f"pull it with `ollama pull {key}` on a host that can hold it"
-    return ModelNotFoundError(f"{key} is not on any backend{tail}{held}", hint=hint)
+    err = ModelNotFoundError(f"{key} is not on any backend{tail}{held}", hint=hint)
+    err.closest = tuple(close)
+    return err
 
 
 def nowhere_error(ctx: Context, q: Query, *, substitution_off: bool) -> str:

@@ -8,7 +8,6 @@ holds such a file is read, taken out of the prompt and sent base64-encoded in
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import IO
 
@@ -36,6 +35,10 @@ def extract(prompt: str, err: IO[str]) -> tuple[str, list[str], bool]:
     """(the prompt without the attached paths, the files base64-encoded, any image)."""
     files: list[str] = []
     image = False
+    if "/" not in prompt and "\\" not in prompt:     # no path: no regex, no base64
+        return prompt.strip(), files, image
+    import base64
+
     for found in _PATH.findall(prompt):
         path = _UNESCAPE.sub(r"\1", found)
         try:

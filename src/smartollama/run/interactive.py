@@ -13,11 +13,14 @@ import copy
 import sys
 from typing import TYPE_CHECKING, Any
 
+from smartollama.errors import SollamaError
+
 if TYPE_CHECKING:
-    from smartollama.config import Config
+    from smartollama.env import Environment
+    from smartollama.fleet import Request
     from smartollama.run.stream import RunOptions
-    from smartollama.state import StateStore
     from smartollama.verdict import Verdict
+
 
 def read_message(prompt: str = ">>> ", more: str = "... ") -> str | None:
     """One user message; None at end of input."""
@@ -42,12 +45,25 @@ def read_message(prompt: str = ">>> ", more: str = "... ") -> str | None:
         lines.append(nxt)
 
 
-def repl(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore) -> int:
+def _multimodal(verdict: Verdict) -> bool:
+    """Does the session's model take images (its host lists `vision`)?"""
+    from smartollama.api import snapshot_of
+
+    snap = snapshot_of(verdict)
+    st = snap.backends.get(verdict.backend_used or "") if snap is not None else None
+    info = st.models.get((verdict.model_used or "").lower()) if st is not None else None
+    return info is not None and "vision" in (info.capabilities or ())
+
+
+def repl(verdict: Verdict, opts: RunOptions, env: Environment, request: Request) -> int:
+    """The session: each turn runs on the session's current verdict (which
+    `/load` and `/mode` may route again), recorded as ``<id>-<turn>``."""
     from smartollama.run.execute import execute
+    from smartollama.run.session import Session, command
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
-    messages: list[dict[str, Any]] = []
+    s = Session(verdict, request, opts, env)
     turn = 0
     while True:
         try:
@@ -64,19 +80,29 @@ def repl(verdict: Verdict, opts: RunOptions, config: Config, store: StateStore) 
         if cmd.split()[0] in ("/bye", "/exit"):
             return 0
         if cmd.startswith("/"):
-            from smartollama.run.session import command
-
-            command(cmd, opts, messages)
+            command(cmd, s)
             continue
         turn += 1
-        messages.append({"role": "user", "content": text})
-        opts.messages = messages
-        this = copy.deepcopy(verdict)
-        this.id = f"{verdict.id}-{turn}"
+        message: dict[str, Any] = {"role": "user", "content": text}
+        if _multimodal(s.verdict):      # as interactive.go: paths attached for such a model
+            from smartollama.run.files import extract
+
+            try:
+                message["content"], images, _ = extract(text, sys.stderr)
+            except SollamaError as e:
+                sys.stderr.write(f"{e.message}\n")
+                continue
+            if images:
+                message["images"] = images
+        s.messages.append(message)
+        opts.messages = s.messages
+        this = copy.deepcopy(s.verdict)
+        this.id = f"{s.verdict.id}-{turn}"
         try:
-            answer = execute(this, opts, config, store)
+            answer = execute(this, opts, env.config, env.store)
         except KeyboardInterrupt:
             sys.stdout.write("\n")
-            messages.pop()
+            s.messages.pop()
             continue
-        messages.append({"role": "assistant", "content": answer.text})
+        s.last = this
+        s.messages.append({"role": "assistant", "content": answer.text})

@@ -207,13 +207,17 @@ def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOption
                         wrap.write("Thinking...\n")
                         thinking = True
                     wrap.write(think_text)
-                if text:
+                calls = tool_calls_of(chunk)
+                if text or calls:
                     answer.printed = True
                     if thinking:
                         wrap.write("\n...done thinking.\n\n")
                         thinking = False
                     wrap.write(text)
                     answer.text += text
+                if calls:       # printed as they are, not word-wrapped (as cmd.go does)
+                    out.write(render_tool_calls(calls))
+                    out.flush()
                 if chunk.get("done"):
                     answer.final = chunk
         finally:
@@ -222,6 +226,31 @@ def stream(choice: Choice, backend: Backend, timeouts: Timeouts, opts: RunOption
     if answer.text or opts.prompt or opts.messages:
         out.write("\n\n")
         out.flush()
+
+
+def tool_calls_of(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool calls a chunk carries (`message.tool_calls` in a chat,
+    `tool_calls` in a generate), each an object."""
+    msg = chunk.get("message")
+    calls = (msg if isinstance(msg, dict) else chunk).get("tool_calls")
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
+def render_tool_calls(calls: list[dict[str, Any]]) -> str:
+    """As `ollama run` shows them (cmd.go's renderToolCalls, plain text): the CLI
+    registers no tools, so every call is to a function that does not exist. The
+    arguments as Go's json.Marshal writes a map: keys sorted, no spaces."""
+    import json
+
+    lines = []
+    for call in calls:
+        fn = call.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        args = json.dumps(fn.get("arguments") or {}, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+        lines.append(f"  Model called a non-existent function '{fn.get('name', '')}()' "
+                     f"with arguments: {args}")
+    return "\n".join(lines)
 
 
 def _texts(chunk: dict[str, Any]) -> tuple[str, str]:

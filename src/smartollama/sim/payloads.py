@@ -125,6 +125,8 @@ def show_of(model: ModelSpec) -> dict[str, Any]:
         f"{arch}.attention.key_length": head_dim,
         f"{arch}.attention.value_length": head_dim,
         f"{arch}.attention.layer_norm_rms_epsilon": 1e-05,
+        **({f"{arch}.attention.sliding_window": model.sliding_window}
+           if model.sliding_window else {}),
         f"{arch}.block_count": model.block_count,
         f"{arch}.context_length": model.context_length,
         f"{arch}.embedding_length": model.embedding_length,

@@ -231,7 +231,7 @@ def find_route(path: str) -> tuple[dict[str, tuple[Handler, type[Sink]]], str | 
 
 
 def _build_routes() -> None:
-    from smartollama.sim import inference, native, openai_compat
+    from smartollama.sim import inference, native, openai_compat, registry
 
     table: RouteTable = {
         "/": {"GET": (native.root, Sink), "HEAD": (native.root, Sink)},
@@ -244,6 +244,9 @@ def _build_routes() -> None:
         "/api/chat": {"POST": (inference.chat, Sink)},
         "/api/embed": {"POST": (native.embed, Sink)},
         "/api/embeddings": {"POST": (native.embeddings, Sink)},
+        "/api/pull": {"POST": (registry.pull, Sink)},
+        "/api/create": {"POST": (registry.create, Sink)},
+        "/api/delete": {"DELETE": (registry.delete, Sink)},
         "/metrics": {"GET": (native.metrics_route, Sink)},
         "/sim/control": {"POST": (native.control, Sink)},
         "/sim/state": {"GET": (native.state, Sink)},

@@ -25,6 +25,8 @@ GIB = 1024**3
 KV_BYTES_PER_VALUE = 2  # f16 cache
 OVERHEAD_BYTES = 256 * 1024 * 1024  # runner + compute graph, beyond weights and cache
 DEFAULT_NUM_CTX = 4096
+NUM_BATCH = 512  # Ollama's default num_batch: a sliding-window layer keeps this much more
+GEMMA3_SLIDING_WINDOW = 1024  # gemma3.attention.sliding_window in the library's GGUFs
 # The version of Ollama whose API the simulator follows (its source read at v0.33.0-rc2).
 OLLAMA_VERSION = "0.33.0"
 CLOUD_HOST = "https://ollama.com:443"
@@ -56,6 +58,8 @@ class ModelSpec:
     capabilities: list[str] | None = None
     remote_host: str | None = None  # a cloud model: where it runs (names ending -cloud/:cloud)
     remote_model: str | None = None  # its name there
+    # gemma3: the tokens each local layer keeps (five layers in six; every sixth is global)
+    sliding_window: int | None = None
 
     def __post_init__(self) -> None:
         self.name = library.normalize_name(self.name)
@@ -90,6 +94,8 @@ class ModelSpec:
         self.context_length = int(self.context_length or ctx)
         if self.capabilities is None:
             self.capabilities = library.guess_capabilities(base, self.family)
+        if self.family == "gemma3" and self.sliding_window is None:
+            self.sliding_window = GEMMA3_SLIDING_WINDOW
         if self.remote and given_size is None:
             self.size_gb = CLOUD_STUB_BYTES / GB
         if self.size_gb <= 0:
@@ -117,8 +123,16 @@ class ModelSpec:
 
     def memory_need(self, num_ctx: int = DEFAULT_NUM_CTX, parallel: int = 1) -> int:
         """Bytes a loaded runner holds: weights + KV cache (one context per parallel
-        slot, as Ollama sizes it) + a fixed overhead."""
-        return self.size_bytes + self.kv_cache_bytes(num_ctx * max(1, parallel)) + OVERHEAD_BYTES
+        slot, as Ollama sizes it; a sliding-window layer keeps one window per slot
+        and a batch) + a fixed overhead."""
+        slots = max(1, parallel)
+        tokens = num_ctx * slots
+        kv = self.kv_cache_bytes(tokens)
+        if self.sliding_window:
+            window = min(tokens, slots * self.sliding_window + NUM_BATCH)
+            local = int(self.block_count) - int(self.block_count) // 6  # type: ignore[arg-type]
+            kv -= kv * local * (tokens - window) // (int(self.block_count) * tokens)  # type: ignore[arg-type]
+        return self.size_bytes + kv + OVERHEAD_BYTES
 
     def has(self, capability: str) -> bool:
         return capability in (self.capabilities or [])
