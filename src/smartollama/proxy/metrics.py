@@ -25,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # no `_created` series: the proxy's start time is not worth one per counter
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
