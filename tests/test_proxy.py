@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -345,7 +346,8 @@ def test_a_token_is_required_when_given(fleet: Fleet, tmp_path: Path) -> None:
         assert ok.chat.completions.create(model="llama3:8b", messages=HI  # type: ignore[arg-type]
                                           ).choices[0].message.content
     finally:
-        p.stop()
+        assert p.stop(signal.SIGINT) == 130        # Ctrl-C: interrupted, one line
+    assert "Traceback" not in p.log.read_text()
 
 
 def test_sigterm_lets_a_streaming_answer_finish(tmp_path: Path) -> None:

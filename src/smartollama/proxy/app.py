@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 
 def build_app(env: ProxyEnvironment, *, token: str | None = None,
-              metrics: Metrics | None = None) -> Any:
+              metrics: Metrics | None = None,
+              on_start: Callable[[], None] | None = None) -> Any:
     """The ASGI app. ``token``: every request but `GET /` needs
-    `Authorization: Bearer TOKEN` (401 otherwise)."""
+    `Authorization: Bearer TOKEN` (401 otherwise). ``on_start``: called once the
+    server is up (its signal handlers in place)."""
     h = Handlers(env, metrics or Metrics())
     routes = [Route(path, h.routed, methods=["POST"]) for path in ROUTED]
     routes += [Route(path, h.managed, methods=[method]) for path, method in MANAGED.items()]
@@ -36,6 +38,8 @@ def build_app(env: ProxyEnvironment, *, token: str | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        if on_start is not None:
+            on_start()
         yield
         await h.upstreams.aclose()
 

@@ -100,7 +100,13 @@ def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None,
     from smartollama.proxy.app import build_app
 
     host, port = sock.getsockname()[:2]
-    app = build_app(env, token=token)
+
+    def listening() -> None:
+        print(f"sollama proxy: listening on http://{_show(host, port)} "
+              f"({len(env.config.backends)} backends; Ctrl-C or SIGTERM to stop)",
+              file=sys.stderr, flush=True)
+
+    app = build_app(env, token=token, on_start=listening)
     config = uvicorn.Config(app, http=http, loop=loop, log_level="warning", access_log=False,
                             lifespan="on",
                             timeout_graceful_shutdown=None, server_header=False,
@@ -111,9 +117,6 @@ def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None,
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         env.start()
-        print(f"sollama proxy: listening on http://{_show(host, port)} "
-              f"({len(env.config.backends)} backends; Ctrl-C or SIGTERM to stop)",
-              file=sys.stderr, flush=True)
         server.run(sockets=[sock])
     finally:
         env.close()
