@@ -130,6 +130,9 @@ def test_routing_headers_set_the_request(proxy: ProxyProcess) -> None:
     bad = httpx.post(proxy.url + "/api/chat", headers={"X-Sollama-Urgency": "now"},
                      json={"model": "llama3:8b", "messages": HI})
     assert bad.status_code == 400 and bad.json()["error"].startswith("X-Sollama-Urgency: ")
+    missing = httpx.post(proxy.url + "/api/chat", json={"model": "nope:1b", "messages": HI})
+    assert missing.status_code == 404
+    assert missing.json()["error"].startswith("nope:1b is not on any backend")
     bad = httpx.post(proxy.url + "/api/chat", headers={"X-Sollama-Mode": "silent"},
                      json={"model": "llama3:8b", "messages": HI})
     assert bad.status_code == 400 and "X-Sollama-Mode" in bad.json()["error"]

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from smartollama import api, names
-from smartollama.errors import SollamaError, UnreachableError
+from smartollama.errors import ModelNotFoundError, SollamaError, UnreachableError
 from smartollama.proxy.forward import Forward, HostError, Upstreams, decision_headers
 from smartollama.vocab import POLICIES, TASKS, URGENCIES
 
@@ -108,6 +108,8 @@ class Handlers:
         except UnreachableError as e:
             self.metrics.unreachable.inc()
             return error_response(flavour, 503, e.message)
+        except ModelNotFoundError as e:     # no host holds it: as Ollama answers, 404
+            return error_response(flavour, 404, e.message)
         except SollamaError as e:
             return error_response(flavour, 400, e.message)
         self.metrics.decision.observe(time.perf_counter() - t0)
