@@ -110,7 +110,7 @@ def serve(env: ProxyEnvironment, sock: socket.socket, *, token: str | None,
     config = uvicorn.Config(app, http=http, loop=loop, log_level="warning", access_log=False,
                             lifespan="on",
                             timeout_graceful_shutdown=None, server_header=False,
-                            date_header=False)
+                            date_header=False, proxy_headers=False)   # X-Forwarded-*: not trusted
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it is done; for SIGTERM that
     # is a finished job, not a death: the default handler would turn it into exit 143
