@@ -125,6 +125,9 @@ class Forward:
                 last, unreachable = _failed(outcome, choice, e), unreachable + 1
                 self._failed_attempt(b.id)
                 continue
+            except BaseException:       # the client went away (cancelled) while connecting
+                self._leave(b.id)
+                raise
             try:
                 if resp.status >= 400:
                     text = (await resp.read()).decode("utf-8", "replace")
@@ -146,8 +149,9 @@ class Forward:
                     content = await resp.read()
                     resp.release()
                     self._answered(verdict, choice)
+                    # no time to the first token: the whole answer came at once
                     self._finish(verdict, choice, content, None, sse=False, whole=True,
-                                 ttft_s=time.monotonic() - t0)
+                                 ttft_s=None)
                     self._done(verdict, choice, b.id)
                     return Response(content, resp.status,
                                     headers=decision_headers(verdict, choice),
@@ -225,7 +229,7 @@ class Forward:
         answered(verdict, choice, RunOutcome(choice=choice))
 
     def _finish(self, verdict: Verdict, choice: Choice, data: bytes, broke: str | None, *,
-                sse: bool, whole: bool, ttft_s: float) -> None:
+                sse: bool, whole: bool, ttft_s: float | None) -> None:
         """The outcome from the answer's end (Ollama's final object), then recorded."""
         outcome = verdict.outcome
         assert outcome is not None
