@@ -354,8 +354,8 @@ def test_a_token_is_required_when_given(fleet: Fleet, tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_a_streaming_answer_finish(tmp_path: Path) -> None:
-    # slow enough that the answer is still streaming when the signal comes
-    with Fleet(three_hosts(time_scale=0.05)) as slow:
+    # real time: ~20 tokens at the iGPU's 16 tokens/s, still streaming when the signal comes
+    with Fleet(three_hosts(time_scale=1.0)) as slow:
         slow["ollama-igpu"].load("llama3:8b")
         p = ProxyProcess(tmp_path / "term", slow.config_toml()).start()
         try:
@@ -414,3 +414,32 @@ def test_decisions_come_from_memory_and_are_recorded_in_one_write(fleet: Fleet) 
     assert env.store.locks == locks + 1 and env.recorder.writes == 1
     recorded = [h["id"] for h in env.store.read().history]
     assert recorded == [v.id for v in reversed(verdicts)]
+
+
+def test_a_client_that_leaves_mid_stream_is_recorded_as_interrupted(tmp_path: Path) -> None:
+    # real time: ~20 tokens at the iGPU's 16 tokens/s, so the answer is still coming when the
+    # client leaves after its first line
+    with Fleet(three_hosts(time_scale=1.0)) as slow:
+        slow["ollama-igpu"].load("llama3:8b")
+        p = ProxyProcess(tmp_path / "gone", slow.config_toml()).start()
+        try:
+            with httpx.stream("POST", p.url + "/api/generate", timeout=60, json={
+                    "model": "llama3:8b", "prompt": " ".join(["word"] * 40)}) as r:
+                assert json.loads(next(r.iter_lines()))["done"] is False
+                decision = r.headers["x-sollama-decision"]
+                backend = r.headers["x-sollama-backend"]
+            # the proxy notices at its next chunk; bounded by the answer's own length
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                page = httpx.get(p.url + "/metrics").text
+                if f'sollama_proxy_in_flight{{backend="{backend}"}} 0.0' in page:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"still in flight: {page}")
+            deadline = time.monotonic() + 10
+            while (recorded := p.sollama("why", decision, "--json")).returncode:
+                assert time.monotonic() < deadline, recorded.stderr
+            assert json.loads(recorded.stdout)["outcome"]["status"] == "interrupted"
+        finally:
+            p.stop()
