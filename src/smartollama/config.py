@@ -356,6 +356,17 @@ def parse_hours(spec: str) -> tuple[int, int]:
     return start, end
 
 
+def rules_for_hour(rules: list[PreloadRule], hour: int) -> list[PreloadRule]:
+    """The `[[preload]]` rules whose hours cover `hour` ("22-09" wraps past midnight)."""
+    out = []
+    for r in rules:
+        start, end = parse_hours(r.hours)
+        inside = start <= hour < end if start <= end else (hour >= start or hour < end)
+        if inside:
+            out.append(r)
+    return out
+
+
 # -- loading: in config_load.py (kept apart: the records above are what every call builds) --
 
 _LOADERS = ("load_config", "parse_config", "default_config")

@@ -8,6 +8,7 @@ namespace `library`, default tag `latest`; a name compares case-insensitively.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 
@@ -126,8 +127,10 @@ def parse(name: str) -> ModelName:
                      if tag == DEFAULT_TAG else tag)
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical(name: str) -> str:
-    """`llama3` → `llama3:latest`; a name that does not parse is returned trimmed."""
+    """`llama3` → `llama3:latest`; a name that does not parse is returned trimmed.
+    Cached: a replay asks for the same few names millions of times."""
     try:
         return parse(name).full
     except NameError_:

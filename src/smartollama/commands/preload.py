@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import click
 
-
-def rules_for_hour(rules: list, hour: int) -> list:  # type: ignore[type-arg]
-    """The `[[preload]]` rules whose hours cover `hour` ("22-09" wraps past midnight)."""
-    from smartollama.config import parse_hours
-
-    out = []
-    for r in rules:
-        start, end = parse_hours(r.hours)
-        inside = start <= hour < end if start <= end else (hour >= start or hour < end)
-        if inside:
-            out.append(r)
-    return out
+from smartollama.config import rules_for_hour
 
 
 def _self_path() -> str:

@@ -111,12 +111,13 @@ class ProxyEnvironment(Environment):
 
         generation = snap.__dict__.get("_generation")
         if generation is None:
-            return decide(request, snap, self.config)
+            return decide(request, snap, self.config, explain=self.explain)
         key = (generation, dataclasses.replace(request, nonce=""),
                tuple(b.in_flight for b in snap.backends.values()))
         decided = self._decided.get(key)
         if decided is None:
-            decided = self._decided[key] = decide(request, snap, self.config)
+            decided = self._decided[key] = decide(request, snap, self.config,
+                                                  explain=self.explain)
         return dataclasses.replace(decided, id=verdict_id(request, snap.time),
                                    time=iso(snap.time), warnings=list(decided.warnings))
 

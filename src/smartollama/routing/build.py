@@ -48,7 +48,9 @@ def verdict_id(request: Request, time: float) -> str:
     return f"{iso(time)}-{digest}"
 
 
-def verdict(ctx: Context, out: Outcome, suggested: list[Suggested]) -> Verdict:
+def verdict(ctx: Context, out: Outcome, suggested: list[Suggested], *,
+            explain: bool = True) -> Verdict:
+    """``explain=False``: no sentences and no fallback chain (see `decide`)."""
     req, q, c = ctx.req, out.query, out.chosen
     runs = out.action != "refuse" and c is not None
     return Verdict(
@@ -67,11 +69,12 @@ def verdict(ctx: Context, out: Outcome, suggested: list[Suggested]) -> Verdict:
         num_ctx=req.num_ctx,
         mode_overridden=out.mode_overridden,
         model_substituted=out.substituted,
-        reason=reasons.reason(ctx, out),
-        warnings=reasons.warnings(ctx, out),
+        reason=reasons.reason(ctx, out) if explain else "",
+        warnings=reasons.warnings(ctx, out) if explain else [],
         suggestions=[Suggestion(model=s.model, backend=s.backend, mode=s.mode, policy=s.policy,
-                                why=reasons.suggestion_why(ctx, q, s)) for s in suggested],
-        fallback_chain=chain(ctx, out),
+                                why=reasons.suggestion_why(ctx, q, s) if explain else "")
+                     for s in suggested],
+        fallback_chain=chain(ctx, out) if explain else [],
         estimate=_estimate(ctx, out),
         telemetry={b.id: ctx.states[b.id].reading.values() for b in ctx.backends},
         limits=dict(ctx.limits(q.mode)),

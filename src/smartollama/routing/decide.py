@@ -26,13 +26,17 @@ from smartollama.routing.records import Query
 from smartollama.verdict import Verdict
 
 
-def decide(request: Request, snapshot: FleetSnapshot, config: Config) -> Verdict:
-    """Decide where (and with which model) a request runs. Pure; see the module doc."""
+def decide(request: Request, snapshot: FleetSnapshot, config: Config, *,
+           explain: bool = True) -> Verdict:
+    """Decide where (and with which model) a request runs. Pure; see the module doc.
+    ``explain=False``, for a front door that shows no verdict (the replay): the
+    same decision, without its prose (reason, warnings, the fallback chain) and,
+    unless it is a refusal (which needs them to be one), its suggestions."""
     ctx = Context(request, snapshot, config)
     query = Query(model_key(request.model), request.mode, request.backend,
                   request.policy or config.routing.model_mode_conflict)
     out = table.resolve(ctx, query)
-    suggested = suggest.for_outcome(ctx, out)
+    suggested = suggest.for_outcome(ctx, out) if explain or out.action == "refuse" else []
     if out.action == "refuse" and not suggested:
         raise reasons.refused_error(ctx, out)
-    return build.verdict(ctx, out, suggested)
+    return build.verdict(ctx, out, suggested, explain=explain)

@@ -1,13 +1,9 @@
-"""The state of one simulated Ollama server: what is loaded where, and its readings.
+"""The state of one simulated Ollama server as the HTTP layer steers it, in real time.
 
-No HTTP here. Memory follows Ollama's scheduler closely enough for routing to be
-tested against it: a runner holds weights + KV cache (one context per parallel
-slot) + overhead; a model that fits the device goes there whole (evicting idle
-runners, least recently used first, only as needed); a larger one is split
-between device and system RAM when the host can offload; what cannot fit at all
-is an out-of-memory error, worded as the current server words it. A context
-chosen automatically steps down (32768, then 4096) before that, as sched.go's
-reduceAutoNumCtxForLoadOOM does.
+No HTTP here, and no memory or thermal logic either: that is `model.py`'s
+`HostModel`, shared with the replay. This module runs it on the real clock
+(simulated seconds are real seconds / time_scale, from the engine's start),
+with threads: request slots, waiting for memory, waking waiters.
 """
 
 from __future__ import annotations
@@ -16,36 +12,28 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from smartollama.sim.spec import GB, HostSpec, ModelSpec
+from smartollama.sim.model import PROMPT_SPEEDUP, RAM_SLOWDOWN, HostModel
+from smartollama.sim.model import Runner as _ModelRunner
+from smartollama.sim.spec import HostSpec, ModelSpec
 from smartollama.sim.wire import FOREVER, SimError
 
-RAM_SLOWDOWN = 10.0  # a layer in system RAM generates this many times slower
-PROMPT_SPEEDUP = 20.0  # prompt evaluation runs this many times faster than generation
+__all__ = ["PROMPT_SPEEDUP", "RAM_SLOWDOWN", "HostEngine", "Runner"]
+
 _WAIT_LIMIT_S = 120.0  # how long a request waits for busy runners to free memory
-_MIB = 1024 * 1024
-
-
-# --- runners and memory ---------------------------------------------------------
+_THERMAL_KEYS = ("temp_c", "fan_pct", "power_w")
 
 
 @dataclass
-class Runner:
-    """A model loaded on the host (what `/api/ps` lists)."""
+class Runner(_ModelRunner):
+    """A runner as the HTTP layer sees it: its load may still be under way, and
+    its expiry is kept on the wall clock too (for `/api/ps`)."""
 
-    model: ModelSpec
-    num_ctx: int  # per parallel slot, as `/api/ps` context_length reports it
-    size: int  # bytes in all
-    size_vram: int  # bytes on the device
-    refs: int = 0  # requests using it now
-    last_used: float = field(default_factory=time.monotonic)
-    expires_mono: float = FOREVER
     expires_wall: float = FOREVER
     ready: threading.Event = field(default_factory=threading.Event)
-    unload_when_idle: bool = False
 
     @property
-    def gpu_share(self) -> float:
-        return self.size_vram / self.size if self.size else 0.0
+    def expires_mono(self) -> float:
+        return self.expires
 
 
 class HostEngine:
@@ -53,34 +41,47 @@ class HostEngine:
 
     def __init__(self, spec: HostSpec, time_scale: float = 1.0) -> None:
         self.spec = spec
-        self.time_scale = time_scale
+        self._time_scale = time_scale
         self._cond = threading.Condition()
-        self._runners: dict[str, Runner] = {}
+        self._model = HostModel(spec, 0.0)  # its thermals run on simulated seconds (_sim_now)
         self._slots = threading.Semaphore(spec.num_parallel)
         self._halt = threading.Event()
         self._waiting = 0
         self._active = 0
         self._readings: dict[str, float] = dict(spec.readings)
+        self._pinned: set[str] = set()  # readings a test set: the thermal model leaves them be
         self._energy_mark = time.monotonic()
+        self._sim_mark = (time.monotonic(), 0.0)  # (real, simulated) when the scale last changed
         self.reset()
+
+    @property
+    def time_scale(self) -> float:
+        return self._time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self._sim_mark = (time.monotonic(), self._sim_now())
+        self._time_scale = value
+
+    @property
+    def _runners(self) -> dict[str, Runner]:
+        return self._model.runners  # type: ignore[return-value]
 
     # memory -------------------------------------------------------------------
 
     @property
     def device_bytes(self) -> int:
-        return 0 if self.spec.on_cpu else int(self.spec.vram_gb * GB)
+        return self._model.device_bytes
 
     @property
     def ram_bytes(self) -> int:
-        return int(self.spec.ram_gb * GB)
+        return self._model.ram_bytes
 
     def memory_used(self) -> tuple[int, int]:
         """(device bytes, system RAM bytes) held by loaded runners."""
         with self._cond:
             self._expire()
-            dev = sum(r.size_vram for r in self._runners.values())
-            ram = sum(r.size - r.size_vram for r in self._runners.values())
-            return dev, ram
+            return self._model.memory_used()
 
     def reset(self) -> None:
         """A freshly started server: only the spec's preloaded models, kept forever."""
@@ -94,58 +95,24 @@ class HostEngine:
                 model = self.spec.model(name)
                 assert model is not None
                 num_ctx = self.spec.num_ctx_for(model)
-                runner = self._try_place(model, num_ctx, None)
+                runner = self._model.try_place(model, num_ctx, None, Runner)
                 if runner is None:
-                    raise SimError(500, self._oom_message(self._need(model, num_ctx)))
+                    raise SimError(500, self._model.oom_message(self._model.need(model, num_ctx)))
+                assert isinstance(runner, Runner)
                 runner.ready.set()
-                runner.expires_mono = runner.expires_wall = FOREVER
+                runner.expires = runner.expires_wall = FOREVER
                 self._runners[model.name] = runner
+            self._set_activity()
             self._cond.notify_all()
 
     def _expire(self) -> None:
-        now = time.monotonic()
-        for name, r in list(self._runners.items()):
-            if r.refs == 0 and (r.expires_mono <= now or r.unload_when_idle):
-                del self._runners[name]
+        self._model.expire(time.monotonic())
 
     def _need(self, model: ModelSpec, num_ctx: int) -> int:
-        return model.memory_need(num_ctx, self.spec.parallel_for(model))
+        return self._model.need(model, num_ctx)
 
     def _oom_message(self, need: int) -> str:
-        """What llama-server's failed allocation reaches the client as (llm/llama_server.go)."""
-        if self.ram_bytes > 0 or self.device_bytes == 0:
-            detail = f"ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer of size {need}"
-        elif self.spec.hardware in ("nvidia", "amd"):  # ROCm builds print CUDA's names too
-            detail = (f"ggml_backend_cuda_buffer_type_alloc_buffer: allocating {need / _MIB:.2f} MiB "
-                      "on device 0: cudaMalloc failed: out of memory")
-        else:
-            detail = (f"ggml_vulkan: Device memory allocation of size {need} failed: "
-                      "VK_ERROR_OUT_OF_DEVICE_MEMORY")
-        return f"llama-server reported out-of-memory during startup: {detail}"
-
-    def _try_place(self, model: ModelSpec, num_ctx: int, num_gpu: int | None) -> Runner | None:
-        """A runner if the model fits in free memory now (device first), else None."""
-        need = self._need(model, num_ctx)
-        dev_used = sum(r.size_vram for r in self._runners.values())
-        ram_used = sum(r.size - r.size_vram for r in self._runners.values())
-        free_dev = max(0, self.device_bytes - dev_used)
-        free_ram = max(0, self.ram_bytes - ram_used)
-        if self.device_bytes == 0 or num_gpu == 0:
-            return Runner(model, num_ctx, need, 0) if need <= free_ram else None
-        if need <= free_dev:
-            return Runner(model, num_ctx, need, need)
-        idle_on_device = any(r.refs == 0 and r.size_vram > 0 for r in self._runners.values())
-        if need <= self.device_bytes or idle_on_device:
-            return None  # evicting would let more (or all) of it sit on the device
-        if need <= free_dev + free_ram:
-            return Runner(model, num_ctx, need, free_dev)
-        return None
-
-    def _fits_at_all(self, model: ModelSpec, num_ctx: int, num_gpu: int | None) -> bool:
-        need = self._need(model, num_ctx)
-        if self.device_bytes == 0 or num_gpu == 0:
-            return need <= self.ram_bytes
-        return need <= self.device_bytes + self.ram_bytes
+        return self._model.oom_message(need)
 
     def acquire(self, model: ModelSpec, num_ctx: int, num_gpu: int | None = None, *,
                 auto_ctx: bool = False) -> tuple[Runner, float]:
@@ -156,36 +123,15 @@ class HostEngine:
         model cannot fit on this host at all; with `auto_ctx` (no num_ctx in the
         request) a context above 4096 steps down first.
         """
-        while auto_ctx and not self._fits_at_all(model, num_ctx, num_gpu) and num_ctx > 4096:
-            num_ctx = 32768 if num_ctx > 32768 else 4096
-        if not self._fits_at_all(model, num_ctx, num_gpu):
-            raise SimError(500, self._oom_message(self._need(model, num_ctx)))
+        num_ctx = self._model.plan_ctx(model, num_ctx, num_gpu, auto_ctx=auto_ctx)
         deadline = time.monotonic() + _WAIT_LIMIT_S
         with self._cond:
             while True:
-                self._expire()
-                current = self._runners.get(model.name)
-                if current is not None and current.num_ctx == num_ctx and (
-                    num_gpu != 0 or current.size_vram == 0
-                ):
-                    current.refs += 1
-                    current.last_used = time.monotonic()
-                    current.unload_when_idle = False
-                    return current, 0.0
-                if current is not None and current.refs == 0:
-                    del self._runners[model.name]  # loaded with other options: reload
-                    continue
-                if current is None:
-                    runner = self._try_place(model, num_ctx, num_gpu)
-                    if runner is not None:
-                        runner.refs = 1
-                        self._runners[model.name] = runner
-                        return runner, runner.model.size_gb / self.spec.load_gb_per_s  # type: ignore[operator]
-                    idle = [r for r in self._runners.values() if r.refs == 0]
-                    if idle:
-                        victim = min(idle, key=lambda r: r.last_used)
-                        del self._runners[victim.model.name]
-                        continue
+                claim = self._model.claim(model, num_ctx, num_gpu, time.monotonic(), Runner)
+                if claim.runner is not None:
+                    assert isinstance(claim.runner, Runner)
+                    self._set_activity()
+                    return claim.runner, claim.load_s
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SimError(500, self._oom_message(self._need(model, num_ctx)))
@@ -196,29 +142,18 @@ class HostEngine:
 
     def release(self, runner: Runner, keep_alive_s: float) -> None:
         with self._cond:
-            runner.refs = max(0, runner.refs - 1)
-            now = time.monotonic()
-            runner.last_used = now
-            if keep_alive_s <= 0:
-                runner.unload_when_idle = True
-            else:
-                runner.unload_when_idle = False
-                runner.expires_mono = now + keep_alive_s
+            self._model.release(runner, keep_alive_s, time.monotonic())
+            if keep_alive_s > 0:
                 runner.expires_wall = time.time() + keep_alive_s
-            self._expire()
+            self._set_activity()
             self._cond.notify_all()
 
     def unload(self, name: str | None = None) -> list[str]:
         """Unload one model (or all); busy runners go when their requests end."""
         with self._cond:
-            gone = []
-            for key, r in list(self._runners.items()):
-                if name is None or key == name:
-                    r.unload_when_idle = True
-                    gone.append(key)
-            self._expire()
+            told, _ = self._model.unload(name, time.monotonic())
             self._cond.notify_all()
-            return gone
+            return told
 
     def preload(self, name: str, keep_alive_s: float = FOREVER, num_ctx: int | None = None) -> None:
         """Load a model at once, without the simulated wait (for tests and control);
@@ -272,36 +207,60 @@ class HostEngine:
 
     # readings -------------------------------------------------------------------------
 
+    def _sim_now(self) -> float:
+        """Simulated seconds since the engine started (frozen while time_scale is 0)."""
+        real0, sim0 = self._sim_mark
+        now = time.monotonic()
+        if self.time_scale <= 0:
+            self._sim_mark = (now, sim0)
+            return sim0
+        return sim0 + (now - real0) / self.time_scale
+
+    def _set_activity(self) -> None:
+        """The thermal model follows the host's work: full power while a request holds a runner."""
+        busy = any(r.refs > 0 for r in self._runners.values())
+        self._model.thermal.set_activity(1.0 if busy else 0.0, self._sim_now())
+
     def _integrate_energy(self) -> None:
         now = time.monotonic()
         if "energy_j" in self._readings and "power_w" in self._readings:
-            self._readings["energy_j"] += self._readings["power_w"] * (now - self._energy_mark)
+            self._readings["energy_j"] += self._current("power_w") * (now - self._energy_mark)
         self._energy_mark = now
 
+    def _current(self, key: str) -> float:
+        """A reading now: the thermal model's, unless a test pinned the value."""
+        if key in self._pinned or key not in _THERMAL_KEYS:
+            return self._readings[key]
+        thermal = self._model.thermal
+        thermal.advance(self._sim_now())
+        value = {"temp_c": thermal.temp_c, "fan_pct": thermal.fan_pct,
+                 "power_w": thermal.power_w}[key]
+        return self._readings[key] if value is None else round(value, 1)
+
     def readings(self) -> dict[str, float]:
-        """Current sensor values; the energy counter grows with power over real time."""
+        """Current sensor values: temperature, fan and power from the thermal model
+        (the spec's readings at rest), the energy counter growing with power."""
         with self._cond:
             self._integrate_energy()
-            return dict(self._readings)
+            return {k: self._current(k) for k in self._readings}
 
     def set_readings(self, values: dict[str, float | None]) -> None:
+        """Set (pin) sensor values; None removes a sensor."""
         with self._cond:
             self._integrate_energy()
             for key, value in values.items():
                 if value is None:
                     self._readings.pop(key, None)
+                    self._pinned.discard(key)
                 else:
                     self._readings[key] = float(value)
+                    self._pinned.add(key)
 
     # speed ------------------------------------------------------------------------------
 
     def tokens_per_s(self, runner: Runner) -> float:
         """Full speed on the device; the share in system RAM runs RAM_SLOWDOWN times slower."""
-        base = self.spec.tokens_per_s
-        if self.device_bytes == 0:
-            return base
-        share = runner.gpu_share
-        return base / (share + RAM_SLOWDOWN * (1.0 - share))
+        return self._model.tokens_per_s(runner)
 
     def sleep(self, simulated_s: float) -> None:
         if simulated_s > 0 and self.time_scale > 0:

@@ -47,10 +47,15 @@ _STATIC_KEYS = ("fan_pct", "temp_c", "power_w")
 
 def backend_entry(host: SimHost) -> dict[str, Any]:
     """One `[[backends]]` table for a running host."""
-    spec: HostSpec = host.spec
+    return spec_backend_entry(host.spec, host.url, host.metrics_url, host.readings)
+
+
+def spec_backend_entry(spec: HostSpec, url: str, metrics_url: str,
+                       readings: dict[str, float]) -> dict[str, Any]:
+    """One `[[backends]]` table for a host at ``url`` (its exporter at ``metrics_url``)."""
     entry: dict[str, Any] = {
         "id": spec.name,
-        "host": host.url,
+        "host": url,
         "hardware": spec.hardware,
         "max_model_size_gb": spec.ram_gb if spec.on_cpu else spec.vram_gb,
     }
@@ -64,9 +69,8 @@ def backend_entry(host: SimHost) -> dict[str, Any]:
     if spec.num_parallel > 1:    # OLLAMA_NUM_PARALLEL
         entry["num_parallel"] = spec.num_parallel
     if spec.metrics_style != "none":
-        entry["telemetry"] = {"source": "prometheus", "url": host.metrics_url}
+        entry["telemetry"] = {"source": "prometheus", "url": metrics_url}
     else:
-        readings = host.readings
         entry["telemetry"] = {"source": "static",
                               **{k: readings[k] for k in _STATIC_KEYS if k in readings}}
     return entry
@@ -83,6 +87,25 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def spec_config(spec: FleetSpec, backends: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The sollama config (as a dict) for a fleet: the built-in modes, urgencies and
+    routing, the tiers filtered to the fleet's models, and ``backends`` (default:
+    one per host at its port on 127.0.0.1, 11434 upwards where it has none, with
+    the telemetry a running fleet would give it)."""
+    present = {m.name for h in spec.hosts for m in h.models}
+    data = copy.deepcopy(BASE_CONFIG)
+    if backends is None:
+        backends = []
+        for i, h in enumerate(spec.hosts):
+            url = f"http://127.0.0.1:{h.port or 11434 + i}"
+            backends.append(spec_backend_entry(h, url, url + "/metrics", h.readings))
+    data["backends"] = backends
+    data["model_equivalents"] = {
+        tier: [n for n in names if n in present] for tier, names in MODEL_TIERS.items()
+    }
+    return data
 
 
 class Fleet:
@@ -149,12 +172,7 @@ class Fleet:
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """The sollama config (as a dict) for this fleet; see `config_toml`."""
-        present = {m.name for h in self.spec.hosts for m in h.models}
-        data = copy.deepcopy(BASE_CONFIG)
-        data["backends"] = [backend_entry(h) for h in self.hosts.values()]
-        data["model_equivalents"] = {
-            tier: [n for n in names if n in present] for tier, names in MODEL_TIERS.items()
-        }
+        data = spec_config(self.spec, [backend_entry(h) for h in self.hosts.values()])
         backend_changes = overrides.pop("backends", None)
         data = _merge(data, overrides)
         if isinstance(backend_changes, list):

@@ -5,6 +5,8 @@
 - `tower`: a 16 GB AMD card next to a 12 GB NVIDIA card, both slow to load
   (~0.35 GB/s, a 4.7 GB model takes ~13.5 s), llama3.2:3b loaded on NVIDIA.
 - `single`: one 24 GB NVIDIA host called `ollama`.
+- `laptop`: a laptop with an NPU, an Intel iGPU and an 8 GB NVIDIA laptop card
+  (16 GB of RAM to offload to) whose fan is quiet at rest and loud under load.
 - `today`: what a current Ollama install holds: a 48 GiB card at Ollama's automatic
   context (262144 tokens, capped at each model's maximum) with a cloud model, an
   embedding model, and models with and without tools, thinking, vision and insert;
@@ -13,6 +15,12 @@
 The first three keep the context at 4096 tokens (`context_length`, as
 OLLAMA_CONTEXT_LENGTH=4096 would), so they load models the way the router plans
 for them; `today` leaves Ollama's default in place.
+
+Thermals (sim/model.py): each host's readings are its state at rest; under
+load it draws `full_w` (default: its power limit) and heats towards
+`full_temp_c` with the time constant `thermal_tau_s`, its fan following
+`fan_curve`. The defaults per hardware are in sim/model.py; the fleets below
+set what their machines differ in.
 
 Readings: the NPU has no fan (it reads 0) and, like the CPU host, no exporter
 (its config gets static telemetry); the iGPU and the Radeon report through
@@ -114,6 +122,8 @@ def _tower() -> dict[str, Any]:
                              "energy_j": 910000},
                 "metrics_style": "node",
                 "device_name": "AMD Radeon RX 9070 XT",
+                "full_w": 260, "full_temp_c": 78, "thermal_tau_s": 120,
+                "fan_curve": [[54, 38], [65, 50], [78, 80]],
             },
             {
                 "name": "ollama-nvidia",
@@ -129,6 +139,59 @@ def _tower() -> dict[str, Any]:
                              "util_pct": 8, "energy_j": 2_400_000},
                 "metrics_style": "nvidia_gpu_exporter",
                 "device_name": "NVIDIA GeForce RTX 3060",
+                "full_w": 170, "full_temp_c": 76, "thermal_tau_s": 90,
+                "fan_curve": [[66, 55], [76, 85]],
+            },
+        ],
+    }
+
+
+def _laptop() -> dict[str, Any]:
+    return {
+        "name": "laptop",
+        "hosts": [
+            {
+                "name": "laptop-npu",
+                "hardware": "npu",
+                "context_length": _CTX,
+                "vram_gb": 2,
+                "load_gb_per_s": 1.0,
+                "tokens_per_s": 14,
+                "models": ["qwen2.5:0.5b", "qwen2.5:1.5b", "tinyllama:1b", "llama3.2:1b"],
+                "readings": {"fan_pct": 0, "temp_c": 40, "power_w": 1, "power_limit_w": 8},
+                "metrics_style": "none",
+            },
+            {
+                "name": "laptop-igpu",
+                "hardware": "igpu",
+                "context_length": _CTX,
+                "vram_gb": 8,
+                "load_gb_per_s": 1.5,
+                "tokens_per_s": 16,
+                "models": ["qwen2.5:0.5b", "qwen2.5:1.5b", "llama3.2:3b", "qwen2.5-coder:7b",
+                           "mistral:7b", "qwen2.5:14b"],
+                "readings": {"fan_pct": 22, "temp_c": 48, "power_w": 4, "power_limit_w": 28,
+                             "energy_j": 50000},
+                "metrics_style": "node",
+                "full_temp_c": 72, "thermal_tau_s": 40,
+                "fan_curve": [[48, 22], [60, 30], [72, 45]],
+            },
+            {
+                "name": "laptop-nvidia",
+                "hardware": "nvidia",
+                "context_length": _CTX,
+                "vram_gb": 8,
+                "ram_gb": 16,
+                "load_gb_per_s": 2.0,
+                "tokens_per_s": 55,
+                "models": ["llama3.2:3b", "qwen2.5-coder:7b", "mistral:7b", "llama3:8b",
+                           "qwen2.5:14b"],
+                "readings": {"fan_pct": 30, "temp_c": 45, "power_w": 10, "power_limit_w": 115,
+                             "util_pct": 0, "energy_j": 100000},
+                "metrics_style": "nvidia_gpu_exporter",
+                "device_name": "NVIDIA GeForce RTX 4070 Laptop GPU",
+                "full_w": 100, "full_temp_c": 84, "thermal_tau_s": 45,
+                "fan_curve": [[45, 30], [55, 42], [70, 70], [84, 100]],
             },
         ],
     }
@@ -198,6 +261,7 @@ def _today() -> dict[str, Any]:
 BUILTIN_FLEETS: dict[str, Callable[[], dict[str, Any]]] = {
     "demo": _demo,
     "tower": _tower,
+    "laptop": _laptop,
     "single": _single,
     "today": _today,
 }

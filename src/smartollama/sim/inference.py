@@ -96,8 +96,8 @@ def find_model(host: SimHost, raw: str, *, missing: SimError, not_found: int = 4
     return model
 
 
-def _common(req: dict[str, Any]) -> tuple[float, bool | str | None]:
-    keep_alive = parse_keep_alive(req.get("keep_alive"))
+def _common(req: dict[str, Any], host: SimHost) -> tuple[float, bool | str | None]:
+    keep_alive = parse_keep_alive(req.get("keep_alive"), host.spec.default_keep_alive_s)
     think = parse_think(req.get("think"))
     top = req.get("top_logprobs") or 0
     if top < 0 or top > 20:
@@ -136,7 +136,7 @@ def _unloaded(head: dict[str, Any], chat: bool, reason: str, sink: Sink) -> None
 
 def generate(host: SimHost, body: Any, sink: Sink) -> None:
     req = require_object(body, "GenerateRequest")
-    keep_alive, think = _common(req)
+    keep_alive, think = _common(req, host)
     name = req.get("model") or ""
     model = find_model(host, name, missing=SimError(404, f"model '{name}' not found"))
     cloud_gate(host, model)
@@ -156,7 +156,7 @@ def generate(host: SimHost, body: Any, sink: Sink) -> None:
 
 def chat(host: SimHost, body: Any, sink: Sink) -> None:
     req = require_object(body, "ChatRequest")
-    keep_alive, think = _common(req)
+    keep_alive, think = _common(req, host)
     name = req.get("model") or ""
     model = find_model(host, name, missing=SimError(400, "model is required"))
     messages = [m for m in req.get("messages") or [] if isinstance(m, dict)]

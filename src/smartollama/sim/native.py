@@ -95,7 +95,7 @@ def _inputs(value: Any) -> list[str]:
 
 def embed(host: SimHost, body: Any, sink: Sink) -> None:
     req = require_object(body, "EmbedRequest")
-    keep_alive = parse_keep_alive(req.get("keep_alive"))
+    keep_alive = parse_keep_alive(req.get("keep_alive"), host.spec.default_keep_alive_s)
     name = req.get("model") or ""
     missing = SimError(404, f"model '{name}' not found")
     parse_ref(name, missing=missing)
@@ -128,7 +128,7 @@ def embed(host: SimHost, body: Any, sink: Sink) -> None:
 def embeddings(host: SimHost, body: Any, sink: Sink) -> None:
     """The legacy endpoint: `prompt` in, one vector out (not normalized)."""
     req = require_object(body, "EmbeddingRequest")
-    keep_alive = parse_keep_alive(req.get("keep_alive"))
+    keep_alive = parse_keep_alive(req.get("keep_alive"), host.spec.default_keep_alive_s)
     name = req.get("model") or ""
     try:
         model = find_model(host, name, missing=SimError(400, "model is required"))

@@ -181,8 +181,18 @@ class HostSpec:
     # 0 picks Ollama's default by device memory (4096 / 32768 / 262144), see default_num_ctx
     context_length: int = 0
     cloud: str = "ok"  # cloud models: "ok", "disabled" (OLLAMA_NO_CLOUD) or "signed_out"
+    # OLLAMA_KEEP_ALIVE: how long a model stays loaded after a request that names no
+    # keep_alive, seconds (Ollama's default 5 minutes; negative: forever)
+    keep_alive_s: float = 300.0
     version: str = OLLAMA_VERSION
     device_name: str | None = None  # as the exporter reports it, e.g. "NVIDIA GeForce RTX 4090"
+    # thermals (sim/model.py): None takes the idle figures from `readings` (power_w,
+    # temp_c, fan_pct) and the rest from the hardware's defaults
+    idle_w: float | None = None  # power drawn at rest
+    full_w: float | None = None  # power drawn while computing (default: power_limit_w)
+    full_temp_c: float | None = None  # the temperature full load settles at
+    thermal_tau_s: float | None = None  # the time constant of temperature, seconds
+    fan_curve: list[list[float]] | None = None  # [[°C, fan %], ...], temperature rising
 
     def __post_init__(self) -> None:
         where = f"host {self.name}"
@@ -215,6 +225,24 @@ class HostSpec:
             raise SpecError(f"{where}: load_gb_per_s and tokens_per_s must be positive")
         if self.device_name is None:
             self.device_name = _DEVICE_NAMES[self.hardware]
+        if not isinstance(self.keep_alive_s, int | float) or math.isnan(self.keep_alive_s):
+            raise SpecError(f"{where}: keep_alive_s must be a number of seconds (negative: forever)")
+        for key in ("idle_w", "full_w", "thermal_tau_s"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value > (0 if key == "thermal_tau_s" else -1)):
+                raise SpecError(f"{where}: {key} must be a non-negative number (tau: positive)")
+        if self.fan_curve is not None:
+            points = self.fan_curve
+            ok = isinstance(points, list) and bool(points) and all(
+                isinstance(p, list | tuple) and len(p) == 2
+                and all(isinstance(x, int | float) and math.isfinite(x) for x in p) for p in points)
+            if not ok or any(b[0] <= a[0] for a, b in zip(points, points[1:], strict=False)):
+                raise SpecError(f"{where}: fan_curve is a list of [°C, fan %] pairs, temperature rising")
+
+    @property
+    def default_keep_alive_s(self) -> float:
+        """OLLAMA_KEEP_ALIVE in seconds; math.inf for forever."""
+        return math.inf if self.keep_alive_s < 0 else float(self.keep_alive_s)
 
     @property
     def on_cpu(self) -> bool:

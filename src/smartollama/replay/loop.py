@@ -1,0 +1,504 @@
+"""The discrete-event loop: a trace through one policy on a simulated fleet, in simulated time.
+
+Each host is the simulator's `HostModel` (memory, loads with eviction,
+offload, speed, thermals) plus a queue: ``num_parallel`` request slots, first
+come first served. A request arrives, is decided (the policy returns the
+hosts to try, best first), waits for a slot, takes a runner (loading the
+model, evicting idle ones, or waiting up to 120 s for busy ones to free
+memory, as Ollama's scheduler does), evaluates its prompt, generates its
+answer, and completes; a host that cannot hold the model at all answers
+out-of-memory and the next choice is tried. Nothing sleeps: events are taken
+from a heap in time order. Ties: completions before arrivals.
+
+Temperature and fan follow the power each host draws (`sim.model.Thermal`):
+full power while a request computes, a share of it while a model only loads.
+The decision sees the readings of that moment. What the CLI learns after a
+run (load speed, tokens/s, time to first token, the memory a model really
+took) the sollama run learns the same way, into an in-memory state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartollama import names
+from smartollama.config import Config
+from smartollama.fleet import GB, BackendState, FleetSnapshot, LoadedModel, ModelInfo
+from smartollama.replay.trace import TraceRequest
+from smartollama.sim.inference import CLOUD_TOKENS_PER_S
+from smartollama.sim.model import LOAD_ACTIVITY, PROMPT_SPEEDUP, HostModel, Runner
+from smartollama.sim.spec import FleetSpec, HostSpec, ModelSpec
+from smartollama.sim.wire import SimError
+from smartollama.state import State
+from smartollama.telemetry.base import Reading
+
+#: 2026-11-23T00:00:00Z, a Monday: the simulated day starts here (t = 0)
+EPOCH = 1795392000.0
+KEEP_ALIVE_S = 300.0  # Ollama's default keep_alive (a host's own: `keep_alive_s`)
+PRELOAD_KEEP_ALIVE_S = 3600.0  # `sollama preload`'s default --keepalive
+MEMORY_WAIT_S = 120.0  # how long a request waits for busy runners to free memory
+
+# event kinds, in the order they are taken at the same time
+_DONE, _LOADED, _TIMEOUT, _HOUR, _ARRIVE = range(5)
+
+
+@dataclass
+class Decision:
+    """What a policy chose for one request: the (host, model) pairs to try, best first."""
+
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    refused: bool = False
+    action: str = "run"
+
+
+#: a policy: (request, its mode, the simulation, its index in the trace) → Decision
+Chooser = Callable[[TraceRequest, str, "Simulation", int], Decision]
+
+
+@dataclass(eq=False)
+class Job:
+    """One request (or a preload) as it moves through the fleet."""
+
+    index: int  # in the trace; -1 for a preload
+    req: TraceRequest
+    mode: str
+    arrival: float
+    keep_alive: float = KEEP_ALIVE_S
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    attempt: int = 0
+    hosts_tried: int = 0
+    oom: int = 0
+    status: str = "pending"  # ok | oom (every choice out of memory) | failed | refused
+    host: str | None = None
+    model: str | None = None
+    num_ctx: int = 0
+    runner: Runner | None = None
+    enqueued: float = 0.0
+    start: float | None = None
+    load_end: float = 0.0
+    first_token: float | None = None
+    done: float | None = None
+    load_s: float = 0.0
+    gpu_share: float = 1.0
+    #: the highest readings of its host while it was served (None: no such sensor)
+    peak: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def preload(self) -> bool:
+        return self.index < 0
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.arrival
+
+
+class Host:
+    """One simulated host in the loop: the shared host model plus its queue."""
+
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec = spec
+        self.model = HostModel(spec, 0.0)
+        self.queue: deque[Job] = deque()
+        self.active: list[Job] = []      # holding a slot and a runner
+        self.waiting: list[Job] = []     # holding a slot, waiting for memory
+        self.ready_at: dict[int, float] = {}    # runner id → when its load ends
+        self.by_key: dict[str, ModelSpec] = {
+            names.canonical(m.name).lower(): m for m in spec.models if not m.remote}
+        #: cloud models the host lists: answered remotely, no memory, no slot, no heat
+        self.remote: dict[str, ModelSpec] = {
+            names.canonical(m.name).lower(): m for m in spec.models if m.remote}
+        self.infos = {k: _info(m) for k, m in {**self.by_key, **self.remote}.items()}
+        #: ps rows by runner id (a runner's row never changes)
+        self.rows: dict[int, tuple[str, LoadedModel]] = {}
+        self.state: BackendState | None = None      # as the last snapshot showed it
+        self.touched = -1.0                         # when `Simulation._touch` last ran
+        self._readings_key: tuple[float, float] | None = None
+        self._readings: dict[str, float] = {}
+
+    def row(self, r: Runner) -> tuple[str, LoadedModel]:
+        name = names.canonical(r.model.name)
+        row = self.rows[id(r)] = (name.lower(), LoadedModel(
+            name=name, size_bytes=r.size, size_vram_bytes=r.size_vram, context_length=r.num_ctx))
+        return row
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.queue) + len(self.active) + len(self.waiting)
+
+    def readings(self) -> dict[str, float]:
+        """The sensors the host has (its spec's reading keys), as of the thermal
+        state's time (the same dict until it changes: read, never change it)."""
+        th = self.model.thermal
+        key = (th.t, th.power_w)
+        if self._readings_key == key:
+            return self._readings
+        self._readings_key = key
+        self._readings = self._read()
+        return self._readings
+
+    def _read(self) -> dict[str, float]:
+        th = self.model.thermal
+        have = self.spec.readings
+        out: dict[str, float] = {}
+        if "temp_c" in have:
+            out["temp_c"] = round(th.temp_c, 1)
+        fan = th.fan_pct
+        if "fan_pct" in have and fan is not None:
+            out["fan_pct"] = round(fan, 1)
+        if "power_w" in have:
+            out["power_w"] = round(th.power_w, 1)
+        if "power_limit_w" in have:
+            out["power_limit_w"] = have["power_limit_w"]
+        return out
+
+
+def _info(m: ModelSpec) -> ModelInfo:
+    return ModelInfo(name=names.canonical(m.name), size_bytes=m.size_bytes,
+                     parameter_size=m.parameter_size, quantization=m.quantization,
+                     family=m.family, block_count=m.block_count,
+                     embedding_length=m.embedding_length, head_count=m.head_count,
+                     head_count_kv=m.head_count_kv, context_length=m.context_length,
+                     sliding_window=m.sliding_window, capabilities=tuple(m.capabilities or ()))
+
+
+@dataclass
+class Residency:
+    """A runner's stay on a host: what it held on the device, and when it was used."""
+
+    host: str
+    model: str
+    start: float
+    vram: int
+    end: float | None = None
+    uses: list[float] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    name: str
+    jobs: list[Job]                 # the trace's requests, in trace order
+    preloads: list[Job]
+    loads: list[tuple[float, str, str]]     # (time, host, model) of every model load
+    residencies: list[Residency]
+    energy_j: float
+    horizon_s: float
+    hours: float
+    #: (time, loudest fan % of the fleet) at each arrival, for the plot
+    fan: list[tuple[float, float]]
+    default_mode: str
+
+
+class Simulation:
+    """One policy's run over a trace (see the module's docstring)."""
+
+    def __init__(self, spec: FleetSpec, config: Config, trace: list[TraceRequest],
+                 chooser: Chooser, *, name: str, learn: bool = False,
+                 preload: bool = False, progress: Callable[[int], None] | None = None) -> None:
+        self.spec = spec
+        self.config = config
+        self.trace = trace
+        self.chooser = chooser
+        self.name = name
+        self.learn = learn
+        self.preload = preload
+        self.progress = progress
+        self.hosts = {h.name: Host(h) for h in spec.hosts}
+        self.now = 0.0
+        self.mode = config.default_mode
+        self.state = State()
+        self._learned: dict[str, Any] = {}
+        self._events: list[tuple[float, int, int, Any]] = []
+        self._seq = 0
+        self.jobs: list[Job] = []
+        self.preloads: list[Job] = []
+        self.loads: list[tuple[float, str, str]] = []
+        self.residencies: dict[int, Residency] = {}
+        self.closed: list[Residency] = []
+        self.fan: list[tuple[float, float]] = []
+        self.rr = 0     # a baseline's own counter (round-robin)
+        last = trace[-1].t if trace else 0.0
+        self.hours = max(1.0, float(math.ceil(last / 3600.0 - 1e-9)))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        for i, r in enumerate(self.trace):
+            self._push(r.t, _ARRIVE, i)
+        if self.preload and self.config.preload:
+            for hour in range(int(self.hours)):
+                self._push(hour * 3600.0, _HOUR, hour)
+        for name, h in self.hosts.items():    # the spec's loaded models, kept forever
+            for model_name in h.spec.loaded:
+                ms = h.spec.model(model_name)
+                assert ms is not None
+                claim = h.model.claim(ms, h.spec.num_ctx_for(ms), None, 0.0)
+                if claim.runner is not None:
+                    h.model.release(claim.runner, math.inf, 0.0)
+                    self._open(name, claim.runner, 0.0)
+        done = 0
+        while self._events:
+            t, kind, _, payload = heapq.heappop(self._events)
+            self.now = t
+            if kind == _ARRIVE:
+                self._arrive(payload)
+                done += 1
+                if self.progress is not None and done % 500 == 0:
+                    self.progress(500)
+            elif kind == _DONE:
+                self._done(payload)
+            elif kind == _LOADED:
+                self._activity(self.hosts[payload])
+            elif kind == _TIMEOUT:
+                self._timeout(payload)
+            elif kind == _HOUR:
+                self._preload_hour(payload)
+        if self.progress is not None:
+            self.progress(done % 500)
+        horizon = max([self.hours * 3600.0] + [j.done for j in self.jobs if j.done is not None])
+        energy = 0.0
+        for name, h in self.hosts.items():
+            h.model.thermal.advance(horizon)
+            energy += h.model.thermal.energy_j
+            for runner in list(h.model.runners.values()):
+                self._close(name, runner, min(runner.expires, horizon))
+        return RunResult(self.name, self.jobs, self.preloads, self.loads, self.closed, energy,
+                         horizon, self.hours, self.fan, self.config.default_mode)
+
+    def _push(self, t: float, kind: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (t, kind, self._seq, payload))
+
+    # -- events -----------------------------------------------------------------------
+
+    def _arrive(self, i: int) -> None:
+        r = self.trace[i]
+        t = self.now
+        if r.mode:
+            self.mode = r.mode
+        for h in self.hosts.values():
+            self._touch(h)
+        self.fan.append((t, max((h.readings().get("fan_pct", 0.0) for h in self.hosts.values()),
+                                default=0.0)))
+        job = Job(index=i, req=r, mode=self.mode, arrival=t)
+        self.jobs.append(job)
+        decision = self.chooser(r, self.mode, self, i)
+        if decision.refused or not decision.choices:
+            job.status = "refused"
+            return
+        job.choices = decision.choices
+        self._dispatch(job)
+
+    def _dispatch(self, job: Job) -> None:
+        """Send the job to its next choice; out of choices, it ends."""
+        while job.attempt < len(job.choices):
+            host_name, model_name = job.choices[job.attempt]
+            h = self.hosts.get(host_name)
+            key = names.canonical(model_name).lower()
+            ms = h.by_key.get(key) if h else None
+            job.hosts_tried += 1
+            if h is not None and ms is None and key in h.remote:
+                self._remote(job, host_name, h.remote[key])
+                return
+            if h is None or ms is None:
+                job.attempt += 1
+                continue
+            try:
+                job.num_ctx = h.model.plan_ctx(ms, h.spec.num_ctx_for(ms), None, auto_ctx=True)
+            except SimError:
+                job.oom += 1
+                job.attempt += 1
+                continue
+            job.host, job.model, job.enqueued = host_name, ms.name, self.now
+            if not job.preload:     # a request names no keep_alive: the server's default
+                job.keep_alive = h.spec.default_keep_alive_s
+            h.queue.append(job)
+            self._pump(h)
+            return
+        job.status = "oom" if job.oom else "failed"
+
+    def _remote(self, job: Job, host: str, ms: ModelSpec) -> None:
+        """A cloud model answers from elsewhere, at the simulator's cloud speed."""
+        job.host, job.model = host, ms.name
+        job.start = self.now
+        job.first_token = self.now + job.req.prompt_tokens / (CLOUD_TOKENS_PER_S * PROMPT_SPEEDUP)
+        job.done = job.first_token + job.req.answer_tokens / CLOUD_TOKENS_PER_S
+        job.status = "ok"
+
+    def _pump(self, h: Host) -> None:
+        """Start what can start on ``h``: memory waiters first, then the queue, slots allowing."""
+        for job in list(h.waiting):
+            if self._start(h, job):
+                h.waiting.remove(job)
+        while h.queue and len(h.active) + len(h.waiting) < h.spec.num_parallel:
+            job = h.queue.popleft()
+            if not self._start(h, job):
+                h.waiting.append(job)
+                self._push(self.now + MEMORY_WAIT_S, _TIMEOUT, job)
+
+    def _start(self, h: Host, job: Job) -> bool:
+        t = self.now
+        ms = h.spec.model(job.model or "")
+        assert ms is not None
+        claim = h.model.claim(ms, job.num_ctx, None, t)
+        for gone in claim.evicted:
+            self._close(h.spec.name, gone, min(gone.expires, t))
+        runner = claim.runner
+        if runner is None:
+            return False
+        self._touch(h)
+        if claim.load_s > 0:
+            self.loads.append((t, h.spec.name, ms.name))
+            h.ready_at[id(runner)] = t + claim.load_s
+            self._open(h.spec.name, runner, t)
+        load_end = max(t, h.ready_at.get(id(runner), t))
+        job.runner, job.start, job.load_end = runner, t, load_end
+        job.load_s = load_end - t
+        job.gpu_share = runner.gpu_share
+        job.first_token = load_end + h.model.prompt_seconds(runner, job.req.prompt_tokens)
+        tps = h.model.tokens_per_s(runner)
+        job.done = job.first_token + job.req.answer_tokens / tps
+        res = self.residencies.get(id(runner))
+        if res is not None:
+            res.uses.append(t)
+        h.active.append(job)
+        self._activity(h)
+        job.peak = dict(h.readings())
+        if load_end > t:
+            self._push(load_end, _LOADED, h.spec.name)
+        self._push(job.done, _DONE, job)
+        return True
+
+    def _done(self, job: Job) -> None:
+        h = self.hosts[job.host or ""]
+        self._touch(h)
+        h.active.remove(job)
+        runner = job.runner
+        assert runner is not None
+        for gone in h.model.release(runner, job.keep_alive, self.now):
+            self._close(h.spec.name, gone, self.now)
+        job.status = "ok"
+        if self.learn and not job.preload:
+            self._learn(h, job, runner)
+        self._activity(h)
+        self._pump(h)
+
+    def _timeout(self, job: Job) -> None:
+        h = self.hosts[job.host or ""]
+        if job not in h.waiting:
+            return
+        h.waiting.remove(job)       # Ollama gives up: out of memory
+        job.oom += 1
+        job.attempt += 1
+        self._dispatch(job)
+        self._pump(h)
+
+    def _preload_hour(self, hour: int) -> None:
+        """`sollama preload --now` at the top of the hour, as its crontab line runs it."""
+        from smartollama.config import rules_for_hour
+        from smartollama.replay.policies import preload_choice
+
+        models = dict.fromkeys(m for r in rules_for_hour(self.config.preload, hour % 24)
+                               for m in r.models)
+        for model in models:
+            choice = preload_choice(self, model)
+            if choice is None:
+                continue
+            req = TraceRequest(t=self.now, model=model, prompt_tokens=0, answer_tokens=0,
+                               urgency="batch")
+            job = Job(index=-1, req=req, mode=self.mode, arrival=self.now,
+                      keep_alive=PRELOAD_KEEP_ALIVE_S, choices=[choice])
+            self.preloads.append(job)
+            self._dispatch(job)
+
+    # -- thermals ---------------------------------------------------------------------
+
+    def _touch(self, h: Host) -> None:
+        """Bring the host's thermals to now, and its jobs' peak readings with them
+        (temperature moves monotonically between changes of power: the peak of
+        a stretch is at one of its ends)."""
+        if h.touched == self.now:      # already brought here (the same readings)
+            return
+        h.touched = self.now
+        h.model.thermal.advance(self.now)
+        if not h.active:
+            return
+        now = h.readings()
+        for job in h.active:
+            for k, v in now.items():
+                if v > job.peak.get(k, -math.inf):
+                    job.peak[k] = v
+
+    def _activity(self, h: Host) -> None:
+        self._touch(h)
+        t = self.now
+        if any(j.load_end <= t for j in h.active):
+            level = 1.0
+        elif h.active:
+            level = LOAD_ACTIVITY
+        else:
+            level = 0.0
+        h.model.thermal.set_activity(level, t)
+
+    # -- what a run leaves: loads, memory, learning ----------------------------------------
+
+    def _open(self, host: str, runner: Runner, t: float) -> None:
+        self.residencies[id(runner)] = Residency(host, runner.model.name, t, runner.size_vram)
+
+    def _close(self, host: str, runner: Runner, t: float) -> None:
+        res = self.residencies.pop(id(runner), None)
+        self.hosts[host].ready_at.pop(id(runner), None)
+        self.hosts[host].rows.pop(id(runner), None)
+        if res is not None:
+            res.end = max(res.start, t)
+            self.closed.append(res)
+
+    def _learn(self, h: Host, job: Job, runner: Runner) -> None:
+        """What `run/learn.py` folds in after a CLI run: Ollama's final fields, then `/api/ps`."""
+        now = EPOCH + self.now
+        name = h.spec.name
+        gen_s = (job.done or 0.0) - (job.first_token or 0.0)
+        self.state.learn_run(
+            name, names.canonical(runner.model.name), size_bytes=runner.model.size_bytes,
+            load_duration_ns=int(job.load_s * 1e9), eval_count=job.req.answer_tokens,
+            eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s, now=now)
+        self.state.observe_memory(name, names.canonical(runner.model.name), runner.num_ctx,
+                                  runner.size, runner.size_vram, now)
+        self._learned.pop(name, None)
+
+    # -- what a decision sees -----------------------------------------------------------
+
+    def snapshot(self) -> FleetSnapshot:
+        """The fleet now, as `snapshot.gather` would have found it. Each host's
+        state and reading are kept and brought up to date (a decision only
+        reads them; a replay makes millions)."""
+        snap = FleetSnapshot(time=EPOCH + self.now)
+        for name, h in self.hosts.items():
+            self._touch(h)
+            st = h.state
+            if st is None:
+                st = h.state = BackendState(id=name, models=h.infos)
+                st.reading = Reading(source="sim")
+            st.loaded = dict(h.rows.get(id(r)) or h.row(r) for r in h.model.runners.values())
+            reading = st.reading
+            reading.time = snap.time
+            for k, v in h.readings().items():
+                setattr(reading, k, v)
+            dev_used, ram_used = h.model.memory_used()
+            if h.model.device_bytes and h.spec.metrics_style != "none":
+                reading.mem_total_gb = h.model.device_bytes / GB
+                reading.mem_free_gb = max(0, h.model.device_bytes - dev_used) / GB
+            st.in_flight = h.in_flight
+            learned = self._learned.get(name)
+            if learned is None:
+                learned = self._learned[name] = (self.state.learned_figures(name),
+                                                 self.state.observed_for(name))
+            st.learned, st.observed = learned
+            if h.model.ram_bytes and not h.spec.on_cpu:
+                st.system_free_gb = max(0, h.model.ram_bytes - ram_used) / GB
+            snap.backends[name] = st
+        return snap

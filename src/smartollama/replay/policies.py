@@ -1,0 +1,70 @@
+"""sollama in the replay: the real decision, through `api.route`, on the simulated fleet.
+
+The Environment's ``fleet`` hook gives `api.route` the simulation's snapshot
+of the moment and its clock the simulated time, so the request is decided by
+the same `decide()` the CLI uses, never a copy of its rules; the verdict's
+choices are the hosts the run falls back along, as `api.run` would.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smartollama.errors import SollamaError
+from smartollama.fleet import Request
+from smartollama.replay.loop import EPOCH, Decision
+
+if TYPE_CHECKING:
+    from smartollama.config import Config
+    from smartollama.env import Environment
+    from smartollama.replay.loop import Chooser, Simulation
+    from smartollama.replay.trace import TraceRequest
+
+
+def _env(config: Config, sim_of: list[Simulation]) -> Environment:
+    from smartollama.env import Environment
+
+    return Environment(config=config, clock=lambda: EPOCH + sim_of[0].now,
+                       fleet=lambda: sim_of[0].snapshot(), explain=False)
+
+
+def sollama(config: Config, policy: str | None = None) -> Chooser:
+    """A chooser that decides each request with `api.route` (``policy``: for
+    requests whose trace line names none, instead of the config's)."""
+    from smartollama import api
+
+    current: list[Simulation] = []
+    env: list[Environment] = []
+
+    def choose(r: TraceRequest, mode: str, sim: Simulation, index: int) -> Decision:
+        if not current or current[0] is not sim:
+            current[:] = [sim]
+            env[:] = [_env(config, current)]
+        request = Request(model=r.model, mode=mode, urgency=r.urgency, task=r.task,
+                          min_quality=r.min_quality, policy=r.policy or policy,
+                          answer_tokens=r.answer_tokens, nonce=f"{index:012x}")
+        try:
+            v = api.route(request, env[0])
+        except SollamaError:        # fits nowhere, and no substitute allowed
+            return Decision(refused=True, action="refuse")
+        if v.action == "refuse" or not v.backend_used or not v.model_used:
+            return Decision(refused=True, action="refuse")
+        choices = [(c.backend, c.model) for c in v.choices] or [(v.backend_used, v.model_used)]
+        return Decision(choices=choices, action=v.action)
+
+    return choose
+
+
+def preload_choice(sim: Simulation, model: str) -> tuple[str, str] | None:
+    """Where `sollama preload` would load ``model`` now: decided as a batch
+    request under prefer_mode, as that command does; None where it would not."""
+    from smartollama.routing import decide
+
+    request = Request(model=model, mode=sim.mode, urgency="batch", policy="prefer_mode")
+    try:
+        v = decide(request, sim.snapshot(), sim.config)
+    except SollamaError:
+        return None
+    if v.action == "refuse" or not v.backend_used or not v.model_used:
+        return None
+    return v.backend_used, v.model_used
