@@ -192,6 +192,18 @@ NETWORK_TROUBLE = ("Could not find a version", "No matching distribution", "NewC
 
 
 @pytest.mark.timeout(300)   # a real pip install: ~20 s idle, several times that on a loaded machine
+def _pip_cache(pytestconfig: pytest.Config, tmp_path: Path) -> Path:
+    """Where pip keeps its wheels for this test, outside the throwaway HOME: the
+    user's own pip cache when there is one (the one `./install.sh --dev` just
+    filled, so the test resolves the index without downloading again), else
+    pytest's cache (kept between runs), else a fresh one."""
+    own = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
+    if own.is_dir() and os.access(own, os.W_OK):
+        return own
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("pip-cache") if cache is not None else tmp_path / "pip-cache"
+
+
 def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: Path,
                                                          pytestconfig: pytest.Config) -> None:
     """A full install (a venv under HOME; pip reuses a wheel cache kept outside HOME).
@@ -204,8 +216,7 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
                            and Path(d).resolve() != Path(sys.executable).parent.resolve())
     # pip runs `rustc --version` for its user agent, and a rustup proxy on PATH then
     # writes its settings into RUSTUP_HOME (by default under HOME): keep that outside.
-    cache = getattr(pytestconfig, "cache", None)  # kept between runs, outside HOME
-    pip_cache = cache.mkdir("pip-cache") if cache is not None else tmp_path / "pip-cache"
+    pip_cache = _pip_cache(pytestconfig, tmp_path)
     env = base_env(home, PATH=path, PIP_DISABLE_PIP_VERSION_CHECK="1",
                    PIP_CACHE_DIR=str(pip_cache),
                    PYTHON=getattr(sys, "_base_executable", sys.executable),
