@@ -7,6 +7,7 @@
 #                           plus the shells the completion tests drive
 #   ./install.sh --alias    also add `eval "$(sollama shell-init --alias)"` to your shell rc
 #   ./install.sh --timer    also a systemd user timer that runs `sollama preload --now` hourly
+#   ./install.sh --service  also a systemd user service running `sollama proxy` (127.0.0.1:11400)
 #   ./install.sh --uninstall  remove exactly what this script added
 #
 # Idempotent: running it again upgrades in place.
@@ -14,15 +15,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
-dev=0 alias=0 uninstall=0 completions=1 timer=0
+dev=0 alias=0 uninstall=0 completions=1 timer=0 service=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --alias) alias=1 ;;
     --timer) timer=1 ;;
+    --service) service=1 ;;
     --uninstall) uninstall=1 ;;
     --no-completions) completions=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +36,7 @@ data_home=${XDG_DATA_HOME:-$HOME/.local/share}
 unit_dir=${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user
 timer_unit=sollama-preload.timer
 service_unit=sollama-preload.service
+proxy_unit=sollama-proxy.service
 bin_dir=$HOME/.local/bin
 user_venv=$data_home/sollama/venv
 
@@ -100,8 +103,57 @@ UNIT
   fi
 }
 
+remove_service() {  # the unit --service wrote (it names the dirs it created)
+  [ -f "$unit_dir/$proxy_unit" ] && grep -q '^# written by sollama' "$unit_dir/$proxy_unit" || return 0
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl --user disable --now "$proxy_unit" >/dev/null 2>&1 || true
+  fi
+  rm -f "$unit_dir/default.target.wants/$proxy_unit"
+  rmdir "$unit_dir/default.target.wants" 2>/dev/null || true
+  # the dirs it made: removed (when empty) after the timer's units are gone too
+  service_dirs=$(sed -n 's/^# created-dirs: //p' "$unit_dir/$proxy_unit")
+  rm -f "$unit_dir/$proxy_unit"
+  say "removed the systemd user service $proxy_unit"
+}
+
+install_service() {  # install_service SOLLAMA: `sollama proxy` as a user service, absolute path
+  local made=() d
+  for d in "${XDG_CONFIG_HOME:-$HOME/.config}" "${XDG_CONFIG_HOME:-$HOME/.config}/systemd" "$unit_dir"; do
+    [ -d "$d" ] || { mkdir -p "$d"; made=("$d" "${made[@]}"); }
+  done
+  if [ -f "$unit_dir/$proxy_unit" ]; then   # reinstall: keep the dirs the first one made
+    mapfile -t made < <(sed -n 's/^# created-dirs: //p' "$unit_dir/$proxy_unit" | tr ' ' '\n' | sed '/^$/d')
+  fi
+  cat > "$unit_dir/$proxy_unit" <<UNIT
+# written by sollama's install.sh --service; removed by install.sh --uninstall
+# created-dirs: ${made[*]}
+[Unit]
+Description=sollama proxy: Ollama- and OpenAI-compatible endpoint that routes every request
+After=network-online.target
+
+[Service]
+ExecStart=$1 proxy --listen 127.0.0.1:11400
+# SIGTERM lets the answers being streamed finish, then the proxy exits
+KillSignal=SIGTERM
+TimeoutStopSec=300
+Restart=on-failure
+
+[Install]
+WantedBy=default.target
+UNIT
+  if command -v systemctl >/dev/null 2>&1 && systemctl --user daemon-reload >/dev/null 2>&1 \
+      && systemctl --user enable --now "$proxy_unit" >/dev/null 2>&1; then
+    say "enabled the systemd user service $proxy_unit ($1 proxy on 127.0.0.1:11400)"
+  else
+    say "wrote $unit_dir/$proxy_unit; start it with: systemctl --user enable --now $proxy_unit"
+  fi
+}
+
 if [ "$uninstall" = 1 ]; then
+  service_dirs=""
+  remove_service
   remove_timer
+  for d in $service_dirs; do rmdir "$d" 2>/dev/null || true; done
   [ -x "$here/scripts/shell-setup.sh" ] && "$here/scripts/shell-setup.sh" uninstall || true
   if command -v pipx >/dev/null 2>&1 && pipx list --short 2>/dev/null | grep -q '^smartollama '; then
     pipx uninstall smartollama >/dev/null && say "removed the pipx install"
@@ -160,6 +212,7 @@ else
 fi
 say "installed sollama $installed"
 [ "$timer" = 1 ] && install_timer "$sollama_bin"
+[ "$service" = 1 ] && install_service "$sollama_bin"
 
 if [ "$completions" = 1 ] && [ -x scripts/shell-setup.sh ]; then
   if [ "$alias" = 1 ]; then scripts/shell-setup.sh install --alias; else scripts/shell-setup.sh install; fi

@@ -396,7 +396,7 @@ def test_bash_completes_subcommands(fleet: dict[str, str]) -> None:
     assert bash_complete(fleet, "sollama shell-") == ["shell-init"]
     # what goes to the real ollama completes too (for `alias ollama=sollama`)
     assert bash_complete(fleet, "sollama pu") == ["pull", "push"]
-    assert bash_complete(fleet, "ollama p", alias=True) == ["ps", "preload", "pull", "push"]
+    assert bash_complete(fleet, "ollama p", alias=True) == ["ps", "preload", "proxy", "pull", "push"]
 
 
 def test_bash_completes_models_from_hosts_and_cache(fleet: dict[str, str]) -> None:

@@ -25,3 +25,10 @@ def test_demo_walks_through_the_design_notes() -> None:
     ):
         assert line in out, line
     assert not any("{" in x for x in r.stdout.splitlines() if x[:1].isdigit())   # all filled
+    # the last step: one request through `sollama proxy`, and its `why`
+    proxy_step = r.stdout[r.stdout.index("$ sollama proxy --listen 127.0.0.1:0 &"):]
+    decision = next(x.split(": ", 1)[1] for x in proxy_step.splitlines()
+                    if x.lower().startswith("x-sollama-decision: "))
+    assert "HTTP/1.1 200 OK" in proxy_step
+    assert f"$ sollama why {decision}\n" in proxy_step
+    assert f"decision {decision} at " in proxy_step      # `why` explained that very decision

@@ -24,7 +24,8 @@ import pytest
 from conftest import run_sollama
 
 HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click", "pynvml", "psutil",
-         "prometheus_client", "ssl", "certifi", "http.client", "concurrent.futures")
+         "prometheus_client", "ssl", "certifi", "http.client", "concurrent.futures",
+         "starlette", "uvicorn", "aiohttp", "uvloop")     # the last four: the proxy's
 
 
 def imported(*args: str) -> list[str]:

@@ -192,6 +192,18 @@ NETWORK_TROUBLE = ("Could not find a version", "No matching distribution", "NewC
 
 
 @pytest.mark.timeout(300)   # a real pip install: ~20 s idle, several times that on a loaded machine
+def _pip_cache(pytestconfig: pytest.Config, tmp_path: Path) -> Path:
+    """Where pip keeps its wheels for this test, outside the throwaway HOME: the
+    user's own pip cache when there is one (the one `./install.sh --dev` just
+    filled, so the test resolves the index without downloading again), else
+    pytest's cache (kept between runs), else a fresh one."""
+    own = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
+    if own.is_dir() and os.access(own, os.W_OK):
+        return own
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("pip-cache") if cache is not None else tmp_path / "pip-cache"
+
+
 def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: Path,
                                                          pytestconfig: pytest.Config) -> None:
     """A full install (a venv under HOME; pip reuses a wheel cache kept outside HOME).
@@ -204,16 +216,23 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
                            and Path(d).resolve() != Path(sys.executable).parent.resolve())
     # pip runs `rustc --version` for its user agent, and a rustup proxy on PATH then
     # writes its settings into RUSTUP_HOME (by default under HOME): keep that outside.
-    cache = getattr(pytestconfig, "cache", None)  # kept between runs, outside HOME
-    pip_cache = cache.mkdir("pip-cache") if cache is not None else tmp_path / "pip-cache"
+    pip_cache = _pip_cache(pytestconfig, tmp_path)
     env = base_env(home, PATH=path, PIP_DISABLE_PIP_VERSION_CHECK="1",
                    PIP_CACHE_DIR=str(pip_cache),
                    PYTHON=getattr(sys, "_base_executable", sys.executable),
                    RUSTUP_HOME=str(tmp_path / "rustup"), CARGO_HOME=str(tmp_path / "cargo"))
+    # a systemctl that only logs what it is asked (the real one would touch the
+    # session's user manager); it lives outside HOME
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "systemctl.log"
+    (fake_bin / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (fake_bin / "systemctl").chmod(0o755)
+    env["PATH"] = f"{fake_bin}{os.pathsep}{env['PATH']}"
     before = listing(home)
     start = time.monotonic()
-    r = subprocess.run([str(project / "install.sh"), "--timer"], capture_output=True,
-                       text=True, env=env, timeout=300)
+    r = subprocess.run([str(project / "install.sh"), "--timer", "--service"],
+                       capture_output=True, text=True, env=env, timeout=300)
     took = time.monotonic() - start
     if r.returncode != 0 and any(s in r.stdout + r.stderr for s in NETWORK_TROUBLE):
         pytest.skip(f"pip could not reach the package index: {r.stderr.strip()[-200:]}")
@@ -230,9 +249,16 @@ def test_install_sh_then_uninstall_leaves_home_as_it_was(home: Path, tmp_path: P
     assert f"ExecStart={sollama} preload --now" in (units / "sollama-preload.service").read_text()
     assert "OnCalendar=hourly" in (units / "sollama-preload.timer").read_text()
     assert "sollama-preload.timer" in r.stdout
+    # --service: `sollama proxy` as a systemd user service, enabled through systemctl --user
+    proxy_unit = (units / "sollama-proxy.service").read_text()
+    assert f"ExecStart={sollama} proxy --listen 127.0.0.1:11400" in proxy_unit
+    assert "WantedBy=default.target" in proxy_unit and "KillSignal=SIGTERM" in proxy_unit
+    assert "--user enable --now sollama-proxy.service" in calls.read_text().splitlines()
+    assert "enabled the systemd user service sollama-proxy.service" in r.stdout
     r = subprocess.run([str(project / "install.sh"), "--uninstall"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "--user disable --now sollama-proxy.service" in calls.read_text().splitlines()
     after = listing(home)
     left = {k: v for k, v in after.items() if before.get(k) != v}
     gone = {k: v for k, v in before.items() if k not in after}

@@ -30,7 +30,6 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
     (a simulated fleet) the snapshot is what it returns. ``will_run``: the
     caller runs the verdict next, so a refresh of the state cache also marks
     the request in flight, in the same write."""
-    from smartollama import snapshot
     from smartollama.errors import SollamaError
 
     config = env.config
@@ -52,8 +51,7 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
         if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
             _begin(env, st, v.backend_used, v.id)
 
-    snap = snapshot.gather(env, models=(request.model,), capabilities=bool(request.needs),
-                           then=in_lock)
+    snap = env.gather(models=(request.model,), capabilities=bool(request.needs), then=in_lock)
     if failed:
         raise failed[0]
     if "v" in decided and not env.store.saved:
@@ -123,9 +121,7 @@ def nonce() -> str:
 
 
 def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
-    from smartollama.routing import decide
-
-    return decide(request, snap, env.config, explain=env.explain)
+    return env.decide(request, snap)
 
 
 def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shell-init": ("shell", "Alias and completion setup to eval in a shell rc."),
     "demo": ("demo", "Run the embedded demo: a simulated fleet on loopback."),
     "replay": ("replay", "Replay a trace through sollama and the baselines, in simulated time."),
+    "proxy": ("proxy", "Serve Ollama's and OpenAI's API, routing every request."),
 }
 ALIASES = {"ls": "list"}
 #: `ollama` commands sollama hands to the real binary, offered by completion too

@@ -19,10 +19,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from smartollama.config import Backend, Config
-    from smartollama.fleet import FleetSnapshot
+    from smartollama.fleet import FleetSnapshot, Request
     from smartollama.state import State, StateStore
     from smartollama.telemetry.base import Reading
     from smartollama.telemetry.dispatch import Pages
+    from smartollama.verdict import Verdict
 
 
 class Environment:
@@ -123,6 +124,26 @@ class Environment:
         for w in dict.fromkeys(self._store.drain_warnings()):
             self.stderr.write(f"sollama: warning: {w}\n")
         self.stderr.flush()
+
+    # -- the fleet ----------------------------------------------------------------
+    def gather(self, *, models: tuple[str, ...] = (), capabilities: bool = False,
+               then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
+        """The fleet as a decision sees it (`smartollama.snapshot.gather`: one pass
+        through the state cache's TTL entries, asking the hosts for what expired).
+        A front door that keeps the fleet in memory (the proxy) answers from there
+        instead; ``then`` runs only inside a refresh's lock, so such a front door
+        that takes no lock does not call it."""
+        from smartollama import snapshot
+
+        return snapshot.gather(self, models=models, capabilities=capabilities, then=then)
+
+    def decide(self, request: Request, snap: FleetSnapshot) -> Verdict:
+        """`routing.decide()` (pure: the same request and snapshot give the same
+        verdict, which lets a front door that decides many requests from one
+        snapshot keep what it decided)."""
+        from smartollama.routing import decide
+
+        return decide(request, snap, self.config, explain=self.explain)
 
     # -- host access --------------------------------------------------------------
     def client(self, backend: Backend) -> Any:

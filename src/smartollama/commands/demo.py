@@ -94,6 +94,7 @@ def demo_command(time_scale: float, keep: bool) -> int:
             elif rc:
                 say(click.style(f"(exit {rc}: refused by policy, as asked)", dim=True))
             say("")
+        failures += _proxy_step(len(STEPS) + 1, env)
         say("Try it yourself against the same fleet:" if keep else
             "That was the demo. Point sollama at your own Ollama hosts with `sollama init`.")
         if keep:
@@ -113,3 +114,89 @@ def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+#: the proxy step's request (curl's -d)
+PROXY_BODY = '{"model": "llama3:8b", "prompt": "Why is the sky blue?", "stream": false}'
+
+
+def _proxy_step(number: int, env: dict[str, str]) -> int:
+    """`sollama proxy` in front of the same fleet: one request with curl (or, without
+    curl, the same request from Python), its decision headers, and its `why`.
+    Returns 1 if the step failed."""
+    import json
+    import re
+    import shutil
+    import time
+
+    say = click.echo
+    say(click.style(f"{number}. Any Ollama or OpenAI client can be routed: `sollama proxy` serves "
+                    "both APIs and routes each request (headers X-Sollama-Mode, -Urgency, "
+                    "-Task, -Policy); each answer names its decision, which `sollama why` "
+                    "explains.", bold=True))
+    say(click.style("$ sollama proxy --listen 127.0.0.1:0 &", fg="cyan"))
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-m", "smartollama", "proxy", "--listen",
+                                 "127.0.0.1:0"], env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log)
+        try:
+            url = None
+            deadline = time.monotonic() + 30
+            while url is None and time.monotonic() < deadline and proc.poll() is None:
+                log.seek(0)
+                m = re.search(rb"listening on (http://\S+)", log.read())
+                url = m.group(1).decode() if m else None
+                if url is None:
+                    time.sleep(0.02)
+            if url is None:
+                log.seek(0)
+                say(click.style("(the proxy did not start: "
+                                f"{log.read().decode(errors='replace').strip()})", fg="red"))
+                return 1
+            say(f"sollama proxy: listening on {url}")
+            endpoint = f"{url}/api/generate"
+            say(click.style(f"$ curl -si {endpoint} -d {_quote(PROXY_BODY)}", fg="cyan"))
+            status, headers, body = _post(endpoint, PROXY_BODY, curl=shutil.which("curl"))
+            say(status)
+            for name, value in headers:
+                if name.lower().startswith("x-sollama-"):
+                    say(f"{name}: {value}")
+            try:
+                answer = json.loads(body).get("response", body)
+            except ValueError:
+                answer = body
+            say(f"... \"response\": {json.dumps(answer, ensure_ascii=False)} ...")
+            decision = next((v for k, v in headers if k.lower() == "x-sollama-decision"), None)
+            if decision is None:
+                say(click.style("(no X-Sollama-Decision header)", fg="red"))
+                return 1
+            say("")
+            say(click.style(f"$ sollama why {decision}", fg="cyan"))
+            sys.stdout.flush()
+            rc = subprocess.call([sys.executable, "-m", "smartollama", "why", decision], env=env)
+            say("")
+            return 1 if rc else 0
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def _post(url: str, body: str, *, curl: str | None) -> tuple[str, list[tuple[str, str]], str]:
+    """(status line, headers, body) of a POST: with curl when it is there."""
+    if curl:
+        out = subprocess.run([curl, "-si", url, "-d", body], capture_output=True, text=True,
+                             timeout=60).stdout
+        head, _, rest = out.replace("\r\n", "\n").partition("\n\n")
+        lines = head.splitlines()
+        headers = [(k.strip(), v.strip()) for k, _, v in (x.partition(":") for x in lines[1:])]
+        return (lines[0] if lines else "(no answer)"), headers, rest
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return f"HTTP/1.1 {r.status} {r.reason}", list(r.headers.items()), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return f"HTTP/1.1 {e.code} {e.reason}", list(e.headers.items()), e.read().decode()

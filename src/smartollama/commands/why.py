@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @click.command("why")
-@click.argument("n", metavar="[N]", type=click.IntRange(min=1), default=1, required=False)
+@click.argument("n", metavar="[N|ID]", default="1", required=False)
 @click.option("--json", "as_json", is_flag=True,
               help="Print the decision as recorded (with --list: all of them, as an array).")
 @click.option("--list", "as_list", is_flag=True, help="List the recorded decisions, newest first.")
@@ -21,16 +21,22 @@ if TYPE_CHECKING:
               help="Print the state directory (state.json, history.jsonl).")
 @click.option("--clear", is_flag=True,
               help="Forget the recorded decisions (the mode and learned figures stay).")
-def why_command(n: int, as_json: bool, as_list: bool, show_path: bool, clear: bool) -> None:
-    """Explain the last decision, or the N-th last (2 = the one before).
+def why_command(n: str, as_json: bool, as_list: bool, show_path: bool, clear: bool) -> None:
+    """Explain the last decision, or the N-th last (2 = the one before), or the one
+    with decision ID (what `sollama proxy` sends as X-Sollama-Decision).
 
     Shows what was asked, each backend considered with its reading and why it
     was accepted or rejected, the action and its reason, warnings,
     suggestions as commands to type, and what happened when it ran.
     """
+    decision_id = None
+    if not n.isdigit():
+        decision_id = n
+    elif int(n) < 1:
+        raise click.BadParameter(f"{n} is not in the range x>=1.", param_hint="'[N|ID]'")
     config, store = _config_and_store()
     try:
-        _why(config, store, n, as_json=as_json, as_list=as_list, show_path=show_path,
+        _why(config, store, int(n) if decision_id is None else 1, decision_id, as_json=as_json, as_list=as_list, show_path=show_path,
              clear=clear)
     finally:
         for w in store.drain_warnings():
@@ -52,8 +58,8 @@ def _config_and_store() -> tuple[Config | None, StateStore]:
         return None, store
 
 
-def _why(config: Config | None, store: StateStore, n: int, *, as_json: bool, as_list: bool,
-         show_path: bool, clear: bool) -> None:
+def _why(config: Config | None, store: StateStore, n: int, decision_id: str | None, *,
+         as_json: bool, as_list: bool, show_path: bool, clear: bool) -> None:
     import json
 
     from smartollama.errors import SollamaError
@@ -85,6 +91,11 @@ def _why(config: Config | None, store: StateStore, n: int, *, as_json: bool, as_
         raise SollamaError("no decisions recorded yet",
                            hint="recording is off: [history] enabled = false in the config"
                            if off else "each `sollama run` records one")
+    if decision_id is not None:
+        n = next((i for i, h in enumerate(history, 1) if h.get("id") == decision_id), 0)
+        if not n:
+            raise SollamaError(f"no decision {decision_id!r} among the {len(history)} recorded",
+                               hint="`sollama why --list` shows them")
     if n > len(history):
         count = len(history)
         raise SollamaError(

@@ -72,7 +72,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
             outcome.error = e.message if isinstance(e, OutputError) else None
             finish(store, config, verdict, choice, answer, record=True)
             raise
-        _answered(verdict, choice, answer)
+        answered(verdict, choice, answer)
         energy_after = (energy(config, store, choice.backend, verdict)
                         if energy_before is not None else None)
         if energy_before is not None and energy_after is not None and energy_after >= energy_before:
@@ -112,14 +112,14 @@ def _give_up_unless_worth_a_fallback(e: SollamaError, verdict: Verdict, choice: 
     raise SollamaError(message) from None
 
 
-def _answered(verdict: Verdict, choice: Choice, answer: RunOutcome) -> None:
+def answered(verdict: Verdict, choice: Choice, answer: RunOutcome) -> None:
     """The outcome of an answer; the verdict names where it really ran (the failed
     choices stay in the attempts)."""
     outcome = verdict.outcome
     assert outcome is not None
     outcome.status = "ok"
     outcome.error = None
-    _fill_outcome(outcome, answer)
+    fill_outcome(outcome, answer)
     if choice.backend == verdict.backend_used and choice.model == verdict.model_used:
         return
     verdict.warnings.append(
@@ -154,7 +154,7 @@ def _cloud_refused(e: SollamaError, choice: Choice) -> bool:
     return getattr(e, "status", None) in CLOUD_REFUSALS and names.is_cloud(choice.model)
 
 
-def _fill_outcome(outcome: Outcome, answer: RunOutcome) -> None:
+def fill_outcome(outcome: Outcome, answer: RunOutcome) -> None:
     f = answer.final
     load = f.get("load_duration")
     outcome.load_s = round(load / 1e9, 3) if load else 0.0

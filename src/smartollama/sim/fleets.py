@@ -63,6 +63,9 @@ def _demo() -> dict[str, Any]:
                 "models": ["qwen2.5:0.5b", "qwen2.5:1.5b", "llama3:8b", "mistral:7b"],
                 "readings": {"fan_pct": 35, "temp_c": 62, "power_w": 18, "power_limit_w": 28,
                              "energy_j": 125000},
+                # a laptop-style curve: the fan barely moves until the chip passes 70 °C, so a
+                # few answers keep it quiet (the walkthrough's quiet-mode steps rely on that)
+                "fan_curve": [[62, 35], [70, 38], [78, 70]],
                 "metrics_style": "node",
             },
             {
