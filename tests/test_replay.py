@@ -339,22 +339,15 @@ def test_a_cloud_model_is_answered_remotely_and_an_unknown_one_refused() -> None
     assert unknown.status == "refused"
 
 
-def test_deciding_without_prose_decides_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deciding_without_prose_decides_the_same() -> None:
     """The replay asks `decide(explain=False)`: the same choices as the CLI's full verdict."""
-    import smartollama.replay.policies as policies
-    from smartollama.env import Environment
-    from smartollama.replay.loop import EPOCH
+    from smartollama.replay.compare import run_one, summarize
 
     spec, config = fleet_and_config("laptop", None)
     trace = read_trace(TRACES / "laptop-day.jsonl", config.modes)[:200]
-    lean = compare(trace, spec, config, baselines=[], parallel=False).report
-
-    def full(cfg, sim_of):  # type: ignore[no-untyped-def]
-        return Environment(config=cfg, clock=lambda: EPOCH + sim_of[0].now,
-                           fleet=lambda: sim_of[0].snapshot())
-
-    monkeypatch.setattr(policies, "_env", full)
-    assert compare(trace, spec, config, baselines=[], parallel=False).report == lean
+    lean, full = (summarize(run_one("sollama", trace, spec, config, explain=explain), config)
+                  for explain in (False, True))
+    assert full.metrics == lean.metrics and full.ttft == lean.ttft and full.loads == lean.loads
 
 
 def test_a_fleet_file_with_thermal_figures(tmp_path: Path) -> None:

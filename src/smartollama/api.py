@@ -26,18 +26,14 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
           will_run: bool = False) -> Verdict:
     """Decide where ``request`` runs (a verdict with ``ask`` set leaves the
     asking to the front door: `snapshot_of` gives it the snapshot). ``prompt``: its length and hash (the text
-    too, with ``history.store_prompts``) go on the verdict. With ``env.fleet``
-    (a simulated fleet) the snapshot is what it returns. ``will_run``: the
+    too, with ``history.store_prompts``) go on the verdict. The snapshot is
+    ``env.gather``'s: the hosts and the state cache for the CLI, what a front
+    door keeps in memory for the proxy and the replay. ``will_run``: the
     caller runs the verdict next, so a refresh of the state cache also marks
     the request in flight, in the same write."""
     from smartollama.errors import SollamaError
 
     config = env.config
-    if env.fleet is not None:      # a simulated fleet: nothing to gather, no state to write
-        snap = env.fleet()
-        verdict = _decide(request, snap, env)
-        verdict.__dict__["_snapshot"] = snap
-        return verdict
     decided: dict[str, Verdict] = {}
 
     failed: list[SollamaError] = []

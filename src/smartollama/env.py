@@ -33,20 +33,16 @@ class Environment:
     user config dir on first use). ``state_dir``: where the state lives
     (default: SOLLAMA_STATE_DIR or the user state dir). ``store``: a ready
     StateStore (the proxy's in-memory one, say) instead. ``clock``: epoch
-    seconds (default ``time.time``). ``fleet``: the fleet as it is now, for a
-    front door that knows it without asking hosts (the replay's simulation):
-    `api.route` then decides on what it returns instead of gathering.
-    ``explain``: False for a front door that shows no verdict (the replay):
+    seconds (default ``time.time``). A front door that knows the fleet without
+    asking the hosts (the proxy's kept snapshot, the replay's simulation)
+    overrides `gather`. ``explain``: False for a front door that shows no verdict (the replay):
     verdicts then come without their prose (see `routing.decide`).
     """
 
     def __init__(self, *, config: Config | None = None, state_dir: str | None = None,
                  store: StateStore | None = None, clock: Callable[[], float] | None = None,
                  stdin: IO[str] | None = None, stdout: IO[str] | None = None,
-                 stderr: IO[str] | None = None,
-                 fleet: Callable[[], FleetSnapshot] | None = None,
-                 explain: bool = True) -> None:
-        self.fleet = fleet
+                 stderr: IO[str] | None = None, explain: bool = True) -> None:
         self.explain = explain
         self._config = config
         self._state_dir = state_dir

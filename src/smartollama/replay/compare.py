@@ -55,12 +55,14 @@ def summarize(res: RunResult, config: Config) -> Summary:
 
 
 def run_one(name: str, trace: list[TraceRequest], spec: FleetSpec, config: Config, *,
-            policy: str | None = None, progress: Callable[[int], None] | None = None
-            ) -> RunResult:
+            policy: str | None = None, progress: Callable[[int], None] | None = None,
+            explain: bool = False) -> RunResult:
     """One policy's run: "sollama" (learning, and preloading per the config's
-    `[[preload]]`, as its hourly crontab line would) or a baseline's name."""
+    `[[preload]]`, as its hourly crontab line would) or a baseline's name.
+    ``explain``: sollama decides with the verdicts' prose (the CLI's way)."""
     if name == "sollama":
-        return Simulation(copy.deepcopy(spec), config, trace, sollama(config, policy),
+        return Simulation(copy.deepcopy(spec), config, trace,
+                          sollama(config, policy, explain=explain),
                           name=name, learn=True, preload=True, progress=progress).run()
     return Simulation(copy.deepcopy(spec), config, trace, BASELINES[name], name=name,
                       progress=progress).run()

@@ -1,7 +1,7 @@
 """sollama in the replay: the real decision, through `api.route`, on the simulated fleet.
 
-The Environment's ``fleet`` hook gives `api.route` the simulation's snapshot
-of the moment and its clock the simulated time, so the request is decided by
+`SimEnvironment.gather` gives `api.route` the simulation's snapshot of the
+moment (no hosts asked, no state written) and its clock the simulated time, so the request is decided by
 the same `decide()` the CLI uses, never a copy of its rules; the verdict's
 choices are the hosts the run falls back along, as `api.run` would.
 """
@@ -10,36 +10,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from smartollama.env import Environment
 from smartollama.errors import SollamaError
 from smartollama.fleet import Request
 from smartollama.replay.loop import EPOCH, Decision
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from smartollama.config import Config
-    from smartollama.env import Environment
+    from smartollama.fleet import FleetSnapshot
     from smartollama.replay.loop import Chooser, Simulation
     from smartollama.replay.trace import TraceRequest
+    from smartollama.state import State
 
 
-def _env(config: Config, sim_of: list[Simulation]) -> Environment:
-    from smartollama.env import Environment
+class SimEnvironment(Environment):
+    """An Environment on a simulation: its snapshot, its clock, no state file."""
 
-    return Environment(config=config, clock=lambda: EPOCH + sim_of[0].now,
-                       fleet=lambda: sim_of[0].snapshot(), explain=False)
+    def __init__(self, config: Config, sim: Simulation, *, explain: bool) -> None:
+        super().__init__(config=config, clock=lambda: EPOCH + sim.now, explain=explain)
+        self.sim = sim
+
+    def gather(self, *, models: tuple[str, ...] = (), capabilities: bool = False,
+               then: Callable[[State, FleetSnapshot], None] | None = None) -> FleetSnapshot:
+        """The simulated fleet now (``then`` is not called: no lock, no write)."""
+        return self.sim.snapshot()
 
 
-def sollama(config: Config, policy: str | None = None) -> Chooser:
+def sollama(config: Config, policy: str | None = None, *, explain: bool = False) -> Chooser:
     """A chooser that decides each request with `api.route` (``policy``: for
-    requests whose trace line names none, instead of the config's)."""
+    requests whose trace line names none, instead of the config's; ``explain``:
+    verdicts with their prose, as the CLI's, which a replay does not show)."""
     from smartollama import api
 
-    current: list[Simulation] = []
-    env: list[Environment] = []
+    env: list[SimEnvironment] = []
 
     def choose(r: TraceRequest, mode: str, sim: Simulation, index: int) -> Decision:
-        if not current or current[0] is not sim:
-            current[:] = [sim]
-            env[:] = [_env(config, current)]
+        if not env or env[0].sim is not sim:
+            env[:] = [SimEnvironment(config, sim, explain=explain)]
         request = Request(model=r.model, mode=mode, urgency=r.urgency, task=r.task,
                           min_quality=r.min_quality, policy=r.policy or policy,
                           answer_tokens=r.answer_tokens, nonce=f"{index:012x}")
