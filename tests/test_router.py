@@ -823,3 +823,10 @@ def test_ignore_efficiency_mode_drops_a_predicted_violation_too() -> None:
     assert ("quiet mode does not apply to llama3:70b (model_routing ignore_efficiency_mode): "
             "fan reaches ~55% under load here (learned from 6 runs)") in v.reason
     assert not any("bypassed" in w for w in v.warnings)
+
+
+def test_a_predicted_fan_is_shown_at_most_100_percent() -> None:
+    v = decide(Request("llama3:8b", "quiet", urgency=BG), heated(rise=95.0), cfg())
+    entry = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
+    assert [(x.value, x.predicted) for x in entry.violations or []] == [(100.0, True)]
+    assert "fan reaches ~100% under load here" in entry.reason
