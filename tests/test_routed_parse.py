@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_sollama
-from smartollama.commands import routed
+from smartollama.commands import runargs
 from smartollama.commands.run import route_command, run_command
 
 COMMANDS = {"run": run_command, "route": route_command}
@@ -28,7 +28,7 @@ def click_params(argv: list[str]) -> dict[str, Any] | None:
         return None
 
 
-FLAGS = sorted({f for o in routed.OPTIONS for f in o.flags}
+FLAGS = sorted({f for o in runargs.OPTIONS for f in o.flags}
                | {"-h", "--help", "--nope", "-qv", "-", "--", "--json=1", "-q=1"})
 VALUES = ["0", "1", "0.5", "1.5", "-1", "256", "255", "4096", " 12", "1_000", "1e-1", "nan",
           "json", "5m", "1.5", "-5m", "true", "false", "high", "max", "maybe", "quiet",
@@ -44,7 +44,7 @@ token = st.one_of(st.sampled_from(FLAGS), st.sampled_from(VALUES), st.sampled_fr
 def test_what_the_fast_parser_accepts_click_parses_the_same(command: str,
                                                             tokens: list[str]) -> None:
     argv = [command, *tokens]
-    fast = routed.parse(argv)
+    fast = runargs.parse(argv)
     if fast is None:
         return
     assert fast[0] == command
@@ -67,7 +67,7 @@ def test_what_the_fast_parser_accepts_click_parses_the_same(command: str,
     ["route", "llama3:8b", "--backend", "ollama-nvidia", "--num-ctx", "8192"],
 ])
 def test_the_usual_command_lines_take_the_fast_path(argv: list[str]) -> None:
-    fast = routed.parse(argv)
+    fast = runargs.parse(argv)
     assert fast is not None, argv
     assert click_params(argv) == fast[1]
 
@@ -79,7 +79,7 @@ def test_the_usual_command_lines_take_the_fast_path(argv: list[str]) -> None:
     ["run", "m", "--unknown"], ["run", "m", "--mode"],
 ])
 def test_anything_else_is_clicks_to_parse(argv: list[str]) -> None:
-    assert routed.parse(argv) is None
+    assert runargs.parse(argv) is None
 
 
 def test_a_bad_value_still_gets_clicks_message_and_exit_2() -> None:

@@ -3,7 +3,7 @@
 Commands live in `smartollama.commands.<module>` and are imported only when
 called, so `sollama --help` and shell completion import click and nothing
 heavy; `sollama run` and `sollama route` do not import click at all when
-`commands.routed` can parse their arguments itself (see its docstring). What
+`commands.runargs` can parse their arguments itself (see its docstring). What
 sollama does not implement is handed to the real `ollama` binary.
 """
 
@@ -38,7 +38,7 @@ PASSTHROUGH = ("serve", "create", "show", "stop", "pull", "push", "signin", "sig
 
 def __getattr__(name: str) -> Any:
     """The click group (`cli`), built only when something asks for it: a routed
-    call that `routed.parse` is sure of never imports click."""
+    call that `runargs.parse` is sure of never imports click."""
     if name in ("cli", "SollamaGroup"):
         from smartollama.commands import group
 

@@ -1,7 +1,7 @@
 """`sollama run` and `sollama route` as click commands: help, completion and
-click's error messages, built from `routed.OPTIONS`. What the commands do is
-`routed.run` and `routed.route`; a command line `routed.parse` is sure of runs
-them without importing this module (see `routed`'s docstring)."""
+click's error messages, built from `runargs.OPTIONS`. What the commands do is
+`routed.run` and `routed.route`; a command line `runargs.parse` is sure of runs
+them without importing this module (see `runargs`'s docstring)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from typing import Any
 
 import click
 
-from smartollama.commands import routed
-from smartollama.commands.routed import (  # noqa: F401  (the names other modules use)
-    THINK_VALUES,
-    build_request,
-    report,
-)
+from smartollama.commands import routed, runargs
+from smartollama.commands.routed import build_request, report  # noqa: F401  (used elsewhere)
+from smartollama.commands.runargs import THINK_VALUES  # noqa: F401
 from smartollama.complete import complete_backends, complete_models, complete_modes
 
 _COMPLETE = {"mode": complete_modes, "backend_id": complete_backends}
@@ -30,7 +27,7 @@ def _check(error: Callable[[str], str | None]) -> Callable[[Any, Any, str | None
     return callback
 
 
-def _option(o: routed.Opt) -> Callable[[Any], Any]:
+def _option(o: runargs.Opt) -> Callable[[Any], Any]:
     kw: dict[str, Any] = {"help": o.help}
     if o.kind == "flag":
         kw.update(is_flag=True, default=o.default)
@@ -44,9 +41,9 @@ def _option(o: routed.Opt) -> Callable[[Any], Any]:
     else:
         kw.update(default=None, metavar=o.metavar)
     if o.kind == "duration":
-        kw["callback"] = _check(routed.duration_error)
+        kw["callback"] = _check(runargs.duration_error)
     if o.kind == "think":
-        kw["callback"] = _check(routed.think_error)
+        kw["callback"] = _check(runargs.think_error)
     if o.dest in _COMPLETE:
         kw["shell_complete"] = _COMPLETE[o.dest]
     return click.option(*o.flags, o.dest, **kw)
@@ -58,17 +55,17 @@ def _int(bound: float | None) -> int | None:
 
 def _options(command: str) -> Callable[[Any], Any]:
     def decorate(f: Any) -> Any:
-        for o in reversed(routed.options_of(command)):
+        for o in reversed(runargs.options_of(command)):
             f = _option(o)(f)
         return f
     return decorate
 
 
 class _RunCommand(click.Command):
-    """`--think` takes a value only as `--think=VALUE` (`routed.think_args`)."""
+    """`--think` takes a value only as `--think=VALUE` (`runargs.think_args`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, routed.think_args(args))
+        return super().parse_args(ctx, runargs.think_args(args))
 
 
 @click.command("run", cls=_RunCommand)
@@ -99,4 +96,4 @@ def route_command(**params: Any) -> int:
 
 def check_duration(value: str | None) -> str | None:
     """`--keepalive`'s check, for other commands' duration options."""
-    return _check(routed.duration_error)(None, None, value)
+    return _check(runargs.duration_error)(None, None, value)
