@@ -283,3 +283,15 @@ def test_the_file_is_named_as_pathlib_names_it(name: str) -> None:
     from smartollama.config_load import _shown
 
     assert _shown(name) == str(Path(name))
+
+
+def test_the_schedule_keeps_a_model_to_the_end_of_its_window() -> None:
+    from smartollama.config import PreloadRule, scheduled_keep_alive_s
+
+    rules = [PreloadRule(hours="09-17", models=["qwen2.5-coder:7b", "llama3"]),
+             PreloadRule(hours="22-09", models=["tinyllama:1b"])]
+    assert scheduled_keep_alive_s(rules, "qwen2.5-coder:7b", 14, 20 * 60) == 9600.0
+    assert scheduled_keep_alive_s(rules, "llama3:latest", 16, 3599.0) == 1.0
+    assert scheduled_keep_alive_s(rules, "tinyllama:1b", 23) == 10 * 3600.0   # past midnight
+    assert scheduled_keep_alive_s(rules, "qwen2.5-coder:7b", 17) is None      # window over
+    assert scheduled_keep_alive_s(rules, "mistral:7b", 10) is None            # not named

@@ -370,3 +370,25 @@ def test_no_ps_after_a_run_when_nothing_new_can_be_learned(single_fleet: object)
     assert run_sollama("run", "llama3:8b", "--num-ctx", "4096", "again").returncode == 0
     # loaded already and its memory known: the snapshot's cached ps serves, none after the run
     assert [r.path for r in host.requests if r.path == "/api/ps"] == []
+
+
+def test_a_model_the_schedule_keeps_loaded_is_run_with_the_windows_keep_alive(
+        single_fleet: object) -> None:
+    """A prompt must not cut a preloaded model's stay to Ollama's 5 minutes: the run
+    sends a keep-alive to the end of the `[[preload]]` window (docs/decisions.md)."""
+    import time as _time
+
+    hour = _time.localtime().tm_hour
+    path = Path(os.environ["SOLLAMA_CONFIG"])
+    # three hours from this one: an hour that turns during the test stays inside
+    path.write_text(path.read_text() + f'\n[[preload]]\nhours = "{hour:02d}-{(hour + 3) % 24:02d}"'
+                    '\nmodels = ["llama3:8b"]\n')
+    host = single_fleet.hosts["ollama"]  # type: ignore[attr-defined]
+    assert run_sollama("run", "llama3:8b", "hi").returncode == 0
+    assert run_sollama("run", "mistral:7b", "hi").returncode == 0
+    assert run_sollama("run", "llama3:8b", "--keepalive", "5m", "hi").returncode == 0
+    sent = [r.body.get("keep_alive") for r in host.requests_to("/api/generate")]
+    assert sent[1:] == [None, "5m0s"]           # not named by the schedule; given by the user
+    from smartollama import goduration
+
+    assert 3600 < goduration.parse(sent[0]) / 1e9 <= 3 * 3600, sent[0]    # to the window's end

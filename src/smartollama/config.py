@@ -367,6 +367,22 @@ def rules_for_hour(rules: list[PreloadRule], hour: int) -> list[PreloadRule]:
     return out
 
 
+def scheduled_keep_alive_s(rules: list[PreloadRule], model: str, hour: int,
+                           into_hour_s: float = 0.0) -> float | None:
+    """How long a run of ``model`` should keep it loaded so that the `[[preload]]`
+    schedule's stay is not cut short: the seconds left of the longest window
+    that names the model at ``hour`` (``into_hour_s`` seconds past it); None
+    when no window does. Without it, a prompt's request (Ollama's default
+    keep-alive, 5 minutes) would replace the preload's keep-alive, and the
+    model the schedule loaded would be gone 5 minutes after its first use."""
+    from smartollama import names
+
+    left = [((parse_hours(r.hours)[1] - hour - 1) % 24 + 1) * 3600.0 - into_hour_s
+            for r in rules_for_hour(rules, hour)
+            if any(names.same(model, m) for m in r.models)]
+    return max(left) if left else None
+
+
 # -- loading: in config_load.py (kept apart: the records above are what every call builds) --
 
 _LOADERS = ("load_config", "parse_config", "default_config")

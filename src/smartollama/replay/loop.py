@@ -153,6 +153,7 @@ class Simulation:
             job.status = "refused"
             return
         job.choices = decision.choices
+        job.asked_keep_alive = decision.keep_alive_s
         self._dispatch(job)
 
     def _dispatch(self, job: Job) -> None:
@@ -178,8 +179,9 @@ class Simulation:
             job.host, job.model, job.enqueued = host_name, ms.name, self.now
             self._touch(h)
             job.before = dict(h.readings())     # as the decision saw it
-            if not job.preload:     # a request names no keep_alive: the server's default
-                job.keep_alive = h.spec.default_keep_alive_s
+            if not job.preload:     # what the request named, else the server's default
+                job.keep_alive = (job.asked_keep_alive if job.asked_keep_alive is not None
+                                  else h.spec.default_keep_alive_s)
             h.queue.append(job)
             self._pump(h)
             return

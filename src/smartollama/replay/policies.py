@@ -43,6 +43,7 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
     requests whose trace line names none, instead of the config's; ``explain``:
     verdicts with their prose, as the CLI's, which a replay does not show)."""
     from smartollama import api
+    from smartollama.config import scheduled_keep_alive_s
 
     env: list[SimEnvironment] = []
 
@@ -59,7 +60,10 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
         if v.action == "refuse" or not v.backend_used or not v.model_used:
             return Decision(refused=True, action="refuse")
         choices = [(c.backend, c.model) for c in v.choices] or [(v.backend_used, v.model_used)]
-        return Decision(choices=choices, action=v.action)
+        into_day = sim.now % 86400.0      # the trace's day starts at 00:00
+        keep = scheduled_keep_alive_s(config.preload, v.model_used, int(into_day // 3600),
+                                      into_day % 3600)
+        return Decision(choices=choices, action=v.action, keep_alive_s=keep)
 
     return choose
 

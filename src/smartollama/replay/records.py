@@ -32,6 +32,8 @@ class Decision:
     choices: list[tuple[str, str]] = field(default_factory=list)
     refused: bool = False
     action: str = "run"
+    #: the keep_alive the request names (None: the server's default)
+    keep_alive_s: float | None = None
 
 
 #: a policy: (request, its mode, the simulation, its index in the trace) → Decision
@@ -47,6 +49,8 @@ class Job:
     mode: str
     arrival: float
     keep_alive: float = KEEP_ALIVE_S
+    #: the keep_alive the request named (None: the host's default, set when it is sent)
+    asked_keep_alive: float | None = None
     choices: list[tuple[str, str]] = field(default_factory=list)
     attempt: int = 0
     hosts_tried: int = 0
