@@ -443,3 +443,30 @@ def test_a_client_that_leaves_mid_stream_is_recorded_as_interrupted(tmp_path: Pa
             assert json.loads(recorded.stdout)["outcome"]["status"] == "interrupted"
         finally:
             p.stop()
+
+
+def test_a_model_the_schedule_keeps_loaded_gets_the_windows_keep_alive(
+        fleet: Fleet, tmp_path: Path) -> None:
+    """As `sollama run` does: a request to Ollama's API that names no keep_alive, for a
+    model the `[[preload]]` schedule keeps loaded now, is sent with one to the window's
+    end; a keep_alive the client gave, and the OpenAI-compatible API, go as they came."""
+    import time as _time
+
+    from smartollama import goduration
+
+    hour = _time.localtime().tm_hour
+    schedule = f'\n[[preload]]\nhours = "{hour:02d}-{(hour + 3) % 24:02d}"\nmodels = ["llama3:8b"]\n'
+    p = ProxyProcess(tmp_path / "kept", fleet.config_toml() + schedule).start()
+    try:
+        for h in fleet.hosts.values():
+            h.clear_requests()
+        for extra in ({}, {"keep_alive": "10m"}):
+            r = httpx.post(p.url + "/api/generate", timeout=60,
+                           json={"model": "llama3:8b", "prompt": "hi", "stream": False, **extra})
+            assert r.status_code == 200, r.text
+        sent = [q.body.get("keep_alive") for h in fleet.hosts.values()
+                for q in h.requests_to("/api/generate")]
+        assert len(sent) == 2 and sent[1] == "10m"
+        assert 3600 < goduration.parse(sent[0]) / 1e9 <= 3 * 3600, sent
+    finally:
+        p.stop()

@@ -383,6 +383,16 @@ def scheduled_keep_alive_s(rules: list[PreloadRule], model: str, hour: int,
     return max(left) if left else None
 
 
+def scheduled_keep_alive(rules: list[PreloadRule], model: str, now: float) -> str | None:
+    """`scheduled_keep_alive_s` at the local time of ``now`` (epoch seconds), as the
+    Go duration a request's `keep_alive` takes (``"9600s"``); None: none."""
+    import time
+
+    t = time.localtime(now)
+    left = scheduled_keep_alive_s(rules, model, t.tm_hour, t.tm_min * 60 + t.tm_sec)
+    return None if left is None else f"{max(1, int(left))}s"
+
+
 # -- loading: in config_load.py (kept apart: the records above are what every call builds) --
 
 _LOADERS = ("load_config", "parse_config", "default_config")

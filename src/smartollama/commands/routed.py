@@ -68,7 +68,10 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
     if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
         opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
     if keepalive is None and env.config.preload:  # the schedule's stay, not Ollama's 5 minutes
-        opts.keepalive = _scheduled_keep_alive(env, verdict.model_used or model)
+        from smartollama.config import scheduled_keep_alive
+
+        opts.keepalive = scheduled_keep_alive(env.config.preload, verdict.model_used or model,
+                                              env.now())
     if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 
@@ -187,18 +190,6 @@ def _route_or_pull(request: Request, env: Environment, *, prompt: str) -> Verdic
             raise
         pull.pull_then_route(request, env, missing)
     return _route(request, env, prompt=prompt, will_run=True)
-
-
-def _scheduled_keep_alive(env: Environment, model: str) -> str | None:
-    """`config.scheduled_keep_alive_s` at this local time, as a Go duration."""
-    import time
-
-    from smartollama.config import scheduled_keep_alive_s
-
-    now = time.localtime(env.now())
-    left = scheduled_keep_alive_s(env.config.preload, model, now.tm_hour,
-                                  now.tm_min * 60 + now.tm_sec)
-    return None if left is None else f"{max(1, int(left))}s"
 
 
 def report(verdict: Verdict, env: Environment) -> None:

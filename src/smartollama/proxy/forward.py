@@ -108,8 +108,9 @@ class Forward:
             b = config.backend(choice.backend)
             if b is None:
                 continue
-            payload = raw if body.get("model") == choice.model else json.dumps(
-                {**body, "model": choice.model}, ensure_ascii=False).encode()
+            keep = _scheduled_keep_alive(config, path, body, choice.model, self.env.now())
+            payload = raw if body.get("model") == choice.model and keep is None else json.dumps(
+                {**body, "model": choice.model, **(keep or {})}, ensure_ascii=False).encode()
             t = config.timeouts
             # the first byte may take the model's load; then the silence between chunks
             timeout = aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s,
@@ -297,3 +298,17 @@ def _error_text(text: str, status: int | None) -> str:
         if err:
             return str(err)
     return text.strip() or f"HTTP {status}"
+
+
+def _scheduled_keep_alive(config: Config, path: str, body: dict[str, Any], model: str,
+                          now: float) -> dict[str, str] | None:
+    """The `keep_alive` a request to Ollama's own API gets when it names none and
+    the `[[preload]]` schedule keeps its model loaded now (as `sollama run` sends
+    it: docs/decisions.md, "Keep-alive"); None: the body goes as it came."""
+    if not config.preload or "keep_alive" in body or not path.startswith("/api/"):
+        return None
+    from smartollama.config import scheduled_keep_alive
+
+    keep = scheduled_keep_alive(config.preload, model, now)
+    return None if keep is None else {"keep_alive": keep}
+
