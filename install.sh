@@ -65,14 +65,21 @@ remove_timer() {  # the units --timer wrote (their .service names the dirs it cr
   say "removed the systemd user timer $timer_unit"
 }
 
-install_timer() {  # install_timer SOLLAMA: an hourly `sollama preload --now`, absolute path
-  local made=() d
+make_unit_dir() {  # make_unit_dir UNIT: the unit directory made; `made` lists the dirs
+  # this made (innermost first), or, on a reinstall, the ones the first install made
+  local d
+  made=()
   for d in "${XDG_CONFIG_HOME:-$HOME/.config}" "${XDG_CONFIG_HOME:-$HOME/.config}/systemd" "$unit_dir"; do
     [ -d "$d" ] || { mkdir -p "$d"; made=("$d" "${made[@]}"); }
   done
-  if [ -f "$unit_dir/$service_unit" ]; then   # reinstall: keep the dirs the first one made
-    mapfile -t made < <(sed -n 's/^# created-dirs: //p' "$unit_dir/$service_unit" | tr ' ' '\n' | sed '/^$/d')
+  if [ -f "$unit_dir/$1" ]; then
+    mapfile -t made < <(sed -n 's/^# created-dirs: //p' "$unit_dir/$1" | tr ' ' '\n' | sed '/^$/d')
   fi
+}
+
+install_timer() {  # install_timer SOLLAMA: an hourly `sollama preload --now`, absolute path
+  local made
+  make_unit_dir "$service_unit"
   cat > "$unit_dir/$service_unit" <<UNIT
 # written by sollama's install.sh --timer; removed by install.sh --uninstall
 # created-dirs: ${made[*]}
@@ -117,13 +124,8 @@ remove_service() {  # the unit --service wrote (it names the dirs it created)
 }
 
 install_service() {  # install_service SOLLAMA: `sollama proxy` as a user service, absolute path
-  local made=() d
-  for d in "${XDG_CONFIG_HOME:-$HOME/.config}" "${XDG_CONFIG_HOME:-$HOME/.config}/systemd" "$unit_dir"; do
-    [ -d "$d" ] || { mkdir -p "$d"; made=("$d" "${made[@]}"); }
-  done
-  if [ -f "$unit_dir/$proxy_unit" ]; then   # reinstall: keep the dirs the first one made
-    mapfile -t made < <(sed -n 's/^# created-dirs: //p' "$unit_dir/$proxy_unit" | tr ' ' '\n' | sed '/^$/d')
-  fi
+  local made
+  make_unit_dir "$proxy_unit"
   cat > "$unit_dir/$proxy_unit" <<UNIT
 # written by sollama's install.sh --service; removed by install.sh --uninstall
 # created-dirs: ${made[*]}

@@ -18,15 +18,10 @@ import pytest
 
 from aftermath import last_verdict
 from badhost import MODEL, TOOL_CALL, BadHost, backend
-from conftest import SOLLAMA, run_sollama
+from conftest import run_sollama
 from smartollama.sim.fleet import dumps_toml
 from smartollama.sim.library import LIBRARY
-
-
-def spawn(*args: str) -> pexpect.spawn:
-    env = {**os.environ, "TERM": "dumb", "COLUMNS": "100"}
-    return pexpect.spawn(SOLLAMA, list(args), env=env, encoding="utf-8", timeout=20,
-                         dimensions=(40, 100))
+from test_tty import spawn
 
 
 def bye(child: pexpect.spawn) -> None:
