@@ -1,6 +1,6 @@
 """A small HTTP/1.1 client over the standard library's socket, for the CLI's few calls.
 
-Why not httpx (the library the proxy forwards with) or `http.client`: sollama
+Why not httpx or `http.client` (the proxy forwards with aiohttp): sollama
 runs before every prompt, and what it imports is felt. Measured with
 ``python -X importtime`` on the 2-core CI machine: httpx ~120 ms (its command
 line module pulls in click, rich and pygments when rich is installed) and
