@@ -9,11 +9,13 @@ whole warm decision takes (measured with `python -X importtime`, where
 every record, that read its fields: ~1 µs more for each instance.
 
 Nor does a record import `dataclasses` to collect its fields: that module
-imports `inspect` (and with it ast, dis, tokenize, linecache...), ~8-13 ms of
-`python -X importtime` on a warm `sollama route` or `sollama run`, whose
-whole import budget is ~45 ms. `@record` reads the class's annotations itself
-(base records' fields first, then the class's own, in order; a default is the
-class attribute, or this module's `field(default=..., default_factory=...)`).
+imports `inspect` (and with it ast, dis, tokenize, linecache...), 9-12 ms on a
+warm `sollama route` or `sollama run` (minimum of fifteen `python -X
+importtime` runs, on a 2-core machine where all their imports summed 77-82
+ms; 57-59 ms once records no longer used `dataclasses`). `@record` reads the
+class's annotations itself (base records' fields first, then the class's own,
+in order; a default is the class attribute, or this module's
+`field(default=..., default_factory=...)`).
 
 What reads dataclasses still works (`dataclasses.fields`, `replace`, `asdict`,
 `is_dataclass`, pydantic's TypeAdapter): a record's `__dataclass_fields__`
