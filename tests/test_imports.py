@@ -3,7 +3,8 @@
 A warm `sollama route` (state cache fresh, config unchanged since it was
 validated) and the routing part of `sollama run` import neither pydantic (the
 config's and the verdict's validator), nor httpx, nor rich, nor click (the two
-commands parse their own arguments, `commands.routed`). A warm `sollama
+commands parse their own arguments, `commands.routed`), nor the stdlib's
+dataclasses with the inspect it imports (records, `smartollama.record`). A warm `sollama
 run` speaks to an `http://` host with the package's own client (`http1`):
 nothing TLS-related (ssl, certifi), no httpx, and no telemetry library (the
 cache answered the reading). Each check runs in a fresh interpreter, as a
@@ -26,7 +27,8 @@ from conftest import run_sollama
 HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click", "pynvml", "psutil",
          "prometheus_client", "ssl", "certifi", "http.client", "concurrent.futures",
          "starlette", "uvicorn", "aiohttp", "uvloop",     # these four: the proxy's
-         "_hashlib")     # OpenSSL's digests (hashlib): the prompt's hash is CPython's own
+         "_hashlib",     # OpenSSL's digests (hashlib): the prompt's hash is CPython's own
+         "dataclasses", "inspect")   # records collect their own fields (`smartollama.record`)
 
 
 def imported(*args: str) -> list[str]:

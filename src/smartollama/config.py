@@ -6,7 +6,7 @@ what was expected.
 
 Pydantic validates the file (`smartollama.config_schema`), but only when the
 file is new or has changed: the classes here are plain frozen records
-(`smartollama.record`: dataclasses without per-class generated code),
+(`smartollama.record`: dataclass-like, without generated code),
 built from the validated, normalised config that `load_config()` keeps in the
 state directory. Measured on a warm `sollama route` before this split (195 ms
 wall, against 11.6 ms for `python -c pass`): importing this module with its
@@ -18,13 +18,12 @@ JSON takes ~0.4 ms. Without pydantic on its path a warm route takes ~62 ms.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import SollamaError
 from smartollama.paths import config_file_name as config_file_name
 from smartollama.paths import config_path as config_path
-from smartollama.record import field, record
+from smartollama.record import field, fields_of, is_record, record
 from smartollama.vocab import TIER_ALIASES, TIERS
 
 if TYPE_CHECKING:
@@ -46,15 +45,15 @@ CACHE_FILE = "config-cache.json"
 def _dump(obj: Any) -> dict[str, Any]:
     """A config object as JSON values (every field, None included)."""
     out: dict[str, Any] = {}
-    for f in fields(obj):
+    for f in fields_of(obj):
         v = getattr(obj, f.name)
         if isinstance(v, list):
-            v = [_dump(x) if hasattr(x, "__dataclass_fields__") else x for x in v]
+            v = [_dump(x) if is_record(x) else x for x in v]
         elif isinstance(v, dict):
-            v = {k: _dump(x) if hasattr(x, "__dataclass_fields__") else
+            v = {k: _dump(x) if is_record(x) else
                  (dict(x) if isinstance(x, dict) else list(x) if isinstance(x, list) else x)
                  for k, x in v.items()}
-        elif hasattr(v, "__dataclass_fields__"):
+        elif is_record(v):
             v = _dump(v)
         out[f.name] = v
     return out

@@ -1,6 +1,6 @@
 """The data the router decides from: a request and a snapshot of the fleet.
 
-Plain records (`smartollama.record`: dataclasses, cheaper to define), no I/O. `snapshot.py` fills them from the hosts, the
+Plain records (`smartollama.record`: dataclass-like, cheaper to define), no I/O. `snapshot.py` fills them from the hosts, the
 telemetry probes and the state cache; `routing.decide()` reads them.
 """
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from dataclasses import dataclass
+
+from smartollama.record import record
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -27,7 +28,7 @@ _PARAM_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"k": 1e-6, "m": 1e-3, "b": 1.0, "t": 1e3}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class ModelName:
     """A parsed model name. `full` is the form `ollama list` shows."""
 

@@ -17,7 +17,7 @@ from smartollama import names
 from smartollama.config import Backend
 from smartollama.errors import SollamaError
 from smartollama.fleet import BackendState, FleetSnapshot, LoadedModel, ModelInfo
-from smartollama.record import field, record
+from smartollama.record import field, record, replace
 from smartollama.state import State, key
 from smartollama.telemetry.base import Reading
 
@@ -314,8 +314,6 @@ def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_show(info: ModelInfo, show: dict[str, Any]) -> ModelInfo:
-    from dataclasses import replace
-
     if not show:
         return info
     return replace(

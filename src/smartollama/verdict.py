@@ -3,7 +3,7 @@
 JSON shape: DESIGN.md, "Verdict". `why --json` prints a recorded verdict and it
 must round-trip through :meth:`Verdict.from_dict`.
 
-Records (`smartollama.record`: dataclasses), not pydantic models: the router
+Records (`smartollama.record`: dataclass-like), not pydantic models: the router
 builds a verdict on every call, and a routed call that imports pydantic (~23 ms)
 and builds these six models (~5 ms more) cannot come near 5x `python -c pass`
 (11.6 ms; a warm `sollama route` now takes ~62 ms). Pydantic still validates
@@ -13,10 +13,9 @@ classes), where only `sollama why` pays for its import.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
-from smartollama.record import field, record
+from smartollama.record import field, fields_of, is_record, record
 
 Action = Literal["run", "substitute", "override", "refuse"]
 
@@ -224,13 +223,13 @@ class VerdictError(ValueError):
 
 
 def _plain(value: Any) -> Any:
-    """A field's JSON value: nested dataclasses as dicts without their None fields;
+    """A field's JSON value: nested records as dicts without their None fields;
     lists and dicts copied."""
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(v) for f in dataclasses.fields(value)
+    if is_record(value):
+        return {f.name: _plain(v) for f in fields_of(value)
                 if (v := getattr(value, f.name)) is not None}
     return value

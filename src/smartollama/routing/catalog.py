@@ -29,10 +29,10 @@ import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from smartollama import names
+from smartollama.record import field, record
 from smartollama.vocab import TIERS
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ _CODE_BONUS = 0.10
 _EMBEDDING = re.compile(r"embed|bge-|minilm|rerank", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class Family:
     """What the catalog knows about a model family."""
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from smartollama import names
 from smartollama.fleet import GB, BackendState, LoadedModel, ModelInfo
+from smartollama.record import record
 from smartollama.routing import catalog
 
 #: Ollama's default num_batch
@@ -62,7 +62,7 @@ RAM_SLOWDOWN = 10.0
 TPS_MIN, TPS_MAX = 0.2, 500.0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, kw_only=False)
 class MemoryNeed:
     """How much memory a model needs loaded, and from what that was worked out."""
 

@@ -14,10 +14,10 @@ for the override, the named model on that backend.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from smartollama.errors import SollamaError
+from smartollama.record import replace
 from smartollama.routing import policies, rank, standins, table
 from smartollama.routing.context import model_key
 from smartollama.routing.records import Outcome, Query, Suggested
@@ -56,9 +56,8 @@ def as_query(q: Query, s: Suggested) -> Query:
 
 def as_request(request: Request, s: Suggestion) -> Request:
     """The request a suggestion's printed command makes: for the front door's menu."""
-    return dataclasses.replace(request, model=s.model or request.model,
-                               mode=s.mode or request.mode, backend=s.backend,
-                               policy=s.policy, can_ask=False)
+    return replace(request, model=s.model or request.model, mode=s.mode or request.mode,
+                   backend=s.backend, policy=s.policy, can_ask=False)
 
 
 def works(ctx: Context, q: Query, s: Suggested) -> bool:

@@ -11,11 +11,11 @@ the registry's words added.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from smartollama import names
 from smartollama.errors import BackendError, ModelNotFoundError
+from smartollama.record import replace
 
 if TYPE_CHECKING:
     from smartollama.config import Backend
@@ -41,7 +41,7 @@ def target(request: Request, env: Environment) -> Backend | None:
         if st.reachable and key.lower() not in st.models:
             st.models[key.lower()] = ModelInfo(name=key, size_bytes=0)
     try:
-        verdict = decide(dataclasses.replace(request, policy="prefer_model"), snap, env.config)
+        verdict = decide(replace(request, policy="prefer_model"), snap, env.config)
     except ModelNotFoundError:
         return None
     if verdict.action == "refuse" or not names.same(verdict.model_used or "", key):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from smartollama.record import field, record
 from smartollama.telemetry.base import NA, Value
 
 MIB = 1024 * 1024
@@ -32,13 +32,13 @@ _ALIASES: tuple[tuple[str, ...], ...] = (
 )
 
 
-@dataclass
+@record(kw_only=False)
 class Device:
     key: str  # value of the exporter's device label
     labels: dict[str, str] = field(default_factory=dict)  # every label seen on it
 
 
-@dataclass
+@record(kw_only=False)
 class Found:
     """What one exporter adapter read for the chosen device."""
 

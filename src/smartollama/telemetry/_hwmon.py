@@ -25,10 +25,10 @@ same card.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smartollama.record import field, record
 from smartollama.telemetry._sysfs import read_str, read_value
 from smartollama.telemetry.base import NA, Reading, Value
 
@@ -58,7 +58,7 @@ NODE_SERIES: dict[str, tuple[str, str]] = {
 _NODE_NAME = {v: k for k, v in reversed(list(NODE_SERIES.items()))}
 
 
-@dataclass
+@record(kw_only=False)
 class Chip:
     name: str                   # the hwmon `name`: amdgpu, xe, i915, coretemp...
     source: str                 # "sysfs" or "node_exporter"
