@@ -286,7 +286,8 @@ def test_the_file_is_named_as_pathlib_names_it(name: str) -> None:
 
 
 def test_the_schedule_keeps_a_model_to_the_end_of_its_window() -> None:
-    from smartollama.config import PreloadRule, scheduled_keep_alive_s
+    from smartollama.config import PreloadRule
+    from smartollama.schedule import scheduled_keep_alive_s
 
     rules = [PreloadRule(hours="09-17", models=["qwen2.5-coder:7b", "llama3"]),
              PreloadRule(hours="22-09", models=["tinyllama:1b"])]

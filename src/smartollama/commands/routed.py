@@ -68,7 +68,7 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
     if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
         opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
     if keepalive is None and env.config.preload:  # the schedule's stay, not Ollama's 5 minutes
-        from smartollama.config import scheduled_keep_alive
+        from smartollama.schedule import scheduled_keep_alive
 
         opts.keepalive = scheduled_keep_alive(env.config.preload, verdict.model_used or model,
                                               env.now())

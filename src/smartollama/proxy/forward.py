@@ -307,7 +307,7 @@ def _scheduled_keep_alive(config: Config, path: str, body: dict[str, Any], model
     it: docs/decisions.md, "Keep-alive"); None: the body goes as it came."""
     if not config.preload or "keep_alive" in body or not path.startswith("/api/"):
         return None
-    from smartollama.config import scheduled_keep_alive
+    from smartollama.schedule import scheduled_keep_alive
 
     keep = scheduled_keep_alive(config.preload, model, now)
     return None if keep is None else {"keep_alive": keep}

@@ -43,7 +43,7 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
     requests whose trace line names none, instead of the config's; ``explain``:
     verdicts with their prose, as the CLI's, which a replay does not show)."""
     from smartollama import api
-    from smartollama.config import scheduled_keep_alive_s
+    from smartollama.schedule import scheduled_keep_alive_s
 
     env: list[SimEnvironment] = []
 
