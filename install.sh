@@ -65,6 +65,15 @@ remove_timer() {  # the units --timer wrote (their .service names the dirs it cr
   say "removed the systemd user timer $timer_unit"
 }
 
+enable_unit() {  # enable_unit UNIT KIND WHAT VERB: enabled now, or how to do it by hand
+  if command -v systemctl >/dev/null 2>&1 && systemctl --user daemon-reload >/dev/null 2>&1 \
+      && systemctl --user enable --now "$1" >/dev/null 2>&1; then
+    say "enabled the systemd user $2 $1 ($3)"
+  else
+    say "wrote $unit_dir/$1; $4 it with: systemctl --user enable --now $1"
+  fi
+}
+
 make_unit_dir() {  # make_unit_dir UNIT: the unit directory made; `made` lists the dirs
   # this made (innermost first), or, on a reinstall, the ones the first install made
   local d
@@ -102,12 +111,7 @@ Persistent=true
 [Install]
 WantedBy=timers.target
 UNIT
-  if command -v systemctl >/dev/null 2>&1 && systemctl --user daemon-reload >/dev/null 2>&1 \
-      && systemctl --user enable --now "$timer_unit" >/dev/null 2>&1; then
-    say "enabled the systemd user timer $timer_unit (hourly: $1 preload --now)"
-  else
-    say "wrote $unit_dir/$timer_unit; enable it with: systemctl --user enable --now $timer_unit"
-  fi
+  enable_unit "$timer_unit" "timer" "hourly: $1 preload --now" "enable"
 }
 
 remove_service() {  # the unit --service wrote (it names the dirs it created)
@@ -143,12 +147,7 @@ Restart=on-failure
 [Install]
 WantedBy=default.target
 UNIT
-  if command -v systemctl >/dev/null 2>&1 && systemctl --user daemon-reload >/dev/null 2>&1 \
-      && systemctl --user enable --now "$proxy_unit" >/dev/null 2>&1; then
-    say "enabled the systemd user service $proxy_unit ($1 proxy on 127.0.0.1:11400)"
-  else
-    say "wrote $unit_dir/$proxy_unit; start it with: systemctl --user enable --now $proxy_unit"
-  fi
+  enable_unit "$proxy_unit" "service" "$1 proxy on 127.0.0.1:11400" "start"
 }
 
 if [ "$uninstall" = 1 ]; then
