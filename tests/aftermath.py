@@ -28,6 +28,11 @@ def last_verdict() -> dict[str, Any]:
 
 
 def in_flight() -> dict[str, Any]:
-    """The backends with requests still marked in flight in the state file."""
-    state = json.loads((Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json").read_text())
-    return {k: v for k, v in state.get("in_flight", {}).items() if v}
+    """The backends with requests still marked in flight: backend → its marks (the
+    files in the state directory's ``in_flight/``)."""
+    directory = Path(os.environ["SOLLAMA_STATE_DIR"]) / "in_flight"
+    out: dict[str, Any] = {}
+    for f in sorted(directory.iterdir()) if directory.is_dir() else ():
+        entry = json.loads(f.read_text())
+        out.setdefault(entry["backend"], []).append(entry)
+    return out

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from aftermath import in_flight
 from conftest import SOLLAMA, run_sollama
 
 #: TTLs no loaded machine outlives between two calls of a test
@@ -129,7 +130,8 @@ def test_concurrent_runs_keep_every_decision(single_fleet: object) -> None:
     ids = history_ids()
     assert len(ids) == N_CONCURRENT and len(set(ids)) == N_CONCURRENT
     state = json.loads((state_dir() / "state.json").read_text())
-    assert state["in_flight"] == {}
+    assert "in_flight" not in state     # marks are files, and every one was removed
+    assert in_flight() == {}
     assert state["history_lines"] == N_CONCURRENT
 
 
@@ -205,8 +207,9 @@ def test_state_of_removed_backends_and_old_figures_is_pruned(single_fleet: objec
     assert r.returncode == 0, r.stderr
     st = json.loads((state_dir() / "state.json").read_text())
     assert set(st["learned"]["ollama"]["tps"]) == {"new:7b", "llama3:8b"}
-    for field in ("learned", "observed", "memos", "in_flight"):
+    for field in ("learned", "observed", "memos"):
         assert "gone" not in st[field], field
+    assert "in_flight" not in st    # an older sollama's field: marks are files now
     assert not any("10.9.9.9" in k for k in st["caches"])
     assert not stale.exists() and recent.exists()
 
@@ -253,7 +256,9 @@ def test_a_new_state_directory_is_private(single_fleet: object) -> None:
     write_config(single_fleet)
     assert run_sollama("run", "llama3:8b", "hi").returncode == 0
     assert state_dir().stat().st_mode & 0o777 == 0o700
-    assert {p.stat().st_mode & 0o777 for p in state_dir().iterdir()} == {0o600}
+    assert {p.stat().st_mode & 0o777 for p in state_dir().iterdir()
+            if p.name != "in_flight"} == {0o600}
+    assert (state_dir() / "in_flight").stat().st_mode & 0o777 == 0o700     # the marks'
 
 
 def test_a_planted_history_symlink_is_not_followed(single_fleet: object, tmp_path: Path) -> None:

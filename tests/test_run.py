@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from aftermath import in_flight
 from conftest import SOLLAMA, run_sollama
 
 VERBOSE_LABELS = ("total duration:", "prompt eval count:", "prompt eval duration:",
@@ -195,6 +196,40 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["outcome"]["status"] == "interrupted"
 
 
+def _in_flight_on(backend: str) -> int:
+    r = run_sollama("status", "--json")
+    assert r.returncode == 0, r.stderr
+    return next(b["in_flight"] for b in json.loads(r.stdout)["backends"] if b["id"] == backend)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
+def test_a_run_is_in_flight_while_it_streams_and_not_after(tmp_path: Path, stop: int) -> None:
+    from smartollama.sim import Fleet, builtin_fleet
+
+    spec = builtin_fleet("single", time_scale=1.0)       # real-time: a long answer
+    with Fleet(spec) as fleet:
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
+        assert _in_flight_on("ollama") == 0
+        p = subprocess.Popen([SOLLAMA, "run", "llama3:8b", "tell me a long story " * 20],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while not fleet.hosts["ollama"].requests_to("/api/generate") and time.time() < deadline:
+            time.sleep(0.05)
+        marks = in_flight()
+        assert [m["pid"] for m in marks["ollama"]] == [p.pid]
+        assert _in_flight_on("ollama") == 1     # another call sees it (the router counts it)
+        p.send_signal(stop)
+        p.communicate(timeout=20)
+        # Ctrl-C removes the mark; a killed run's mark stays, but no longer counts
+        assert (in_flight() == {}) == (stop == signal.SIGINT)
+        assert _in_flight_on("ollama") == 0
+    with Fleet(builtin_fleet("single", time_scale=0.001)) as fleet:
+        Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
+        assert run_sollama("run", "llama3:8b", "hi").returncode == 0
+    assert in_flight() == {}        # the next run removed the dead one's mark
+
+
 def test_why_shows_the_runs_decision(single_fleet: object) -> None:
     r = run_sollama("run", "llama3:8b", "--json", "hi")
     run_id = json.loads(r.stderr.strip().splitlines()[-1])["id"]
@@ -220,7 +255,8 @@ def test_32_concurrent_runs_all_recorded(single_fleet: object) -> None:
     learned = state["learned"]["ollama"]
     samples = sum(m["n"] for m in learned["tps"].values())
     assert samples == 32
-    assert state["in_flight"].get("ollama", []) == []
+    assert "in_flight" not in state
+    assert in_flight() == {}
 
 
 def test_read_only_state_dir_still_answers_and_warns_once(single_fleet: object,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from smartollama.fleet import Learned
-from smartollama.state import SCHEMA, State, StateStore, prompt_fields
+from smartollama.state import SCHEMA, InFlight, State, StateStore, prompt_fields
 
 
 @pytest.fixture(autouse=True)
@@ -360,22 +360,47 @@ def test_learning_and_observing_in_one_update(store: StateStore) -> None:
 # -- requests in flight ------------------------------------------------------------------------
 
 
-def test_in_flight_counts_live_requests_only() -> None:
+def test_in_flight_counts_live_requests_only(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    st = State()
+    marks = InFlight(str(tmp_path / "state"))
+    assert marks.counts(time.time()) == {}      # nothing marked yet: no directory either
     now = time.time()
-    st.begin_request("gpu", "mine", os.getpid(), now)
-    st.begin_request("gpu", "dead", dead.pid, now)
-    st.begin_request("gpu", "stale", os.getpid(), now - 3601)
-    st.begin_request("npu", "other", os.getpid(), now)
-    assert st.in_flight_count("gpu", now) == 1
-    assert [e["id"] for e in st.in_flight["gpu"]] == ["mine"]
-    st.end_request("gpu", "mine")
-    assert st.in_flight_count("gpu", now) == 0
-    assert st.in_flight_count("npu", now) == 1
-    st.end_request("npu", "never-began")
-    assert st.in_flight_count("npu", now) == 1
+    assert marks.begin("gpu", "mine", now)
+    assert marks.begin("gpu", "dead", now, pid=dead.pid)
+    assert marks.begin("gpu", "stale", now - 3601, pid=os.getppid())
+    assert marks.begin("npu", "other", now)
+    assert marks.counts(now) == {"gpu": 1, "npu": 1}
+    marks.end("gpu", "mine")
+    assert marks.counts(now) == {"npu": 1}
+    marks.end("npu", "never-began")
+    assert marks.counts(now) == {"npu": 1}
+    # the next mark removes those that no longer count (the dead process's, the stale one)
+    assert marks.begin("gpu", "next", now)
+    left = sorted(p.name for p in (tmp_path / "state" / "in_flight").iterdir())
+    assert left == [f"{os.getpid()}-next", f"{os.getpid()}-other"]
+
+
+def test_in_flight_marks_are_private_and_never_follow_links(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    marks = InFlight(str(directory))
+    assert marks.begin("gpu", "2026-01-01T00:00:00.000Z-abc/../x", time.time())
+    (f,) = (directory / "in_flight").iterdir()
+    assert f.name == f"{os.getpid()}-2026-01-01T00:00:00.000Z-abc_.._x"
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert stat.S_IMODE((directory / "in_flight").stat().st_mode) == 0o700
+    # a half-written mark (a call killed as it wrote) does not count, nor break a count
+    (directory / "in_flight" / f"{os.getpid()}-half").write_text('{"backend": "gp')
+    assert marks.counts(time.time()) == {"gpu": 1}
+    marks.end("gpu", "2026-01-01T00:00:00.000Z-abc/../x")
+    # a symlink planted where the directory goes is not followed: nothing is marked
+    other = InFlight(str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "elsewhere" / "in_flight").symlink_to(tmp_path / "target")
+    assert not other.begin("gpu", "x", time.time())
+    assert list((tmp_path / "target").iterdir()) == []
+    assert other.counts(time.time()) == {}
 
 
 # -- schema ----------------------------------------------------------------------------------

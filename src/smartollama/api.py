@@ -4,9 +4,10 @@
 (`decide()` is pure), ask a person when the policy says so and a terminal is
 there. ``run(verdict, options, env) -> RunOutcome``: stream the answer with
 fallback, then write everything the call learned and decided to the state in
-one locked write. A warm call takes the state lock at most twice: once to
-mark the request in flight (with whatever the snapshot refreshed), once for
-the final write.
+one locked write. A call takes the state lock at most twice: once when the
+snapshot refreshes what expired (the request is marked in flight inside it),
+once for the final write; a warm call takes it once. The in-flight marks are
+files beside the state (`smartollama.state.inflight`), not a write of it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
     ``env.gather``'s: the hosts and the state cache for the CLI, what a front
     door keeps in memory for the proxy and the replay. ``will_run``: the
     caller runs the verdict next, so a refresh of the state cache also marks
-    the request in flight, in the same write."""
+    the request in flight, inside the same lock."""
     from smartollama.errors import SollamaError
 
     config = env.config
@@ -45,13 +46,11 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
             failed.append(e)
             return
         if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
-            _begin(env, st, v.backend_used, v.id)
+            _begin(env, v.backend_used, v.id)
 
     snap = env.gather(models=(request.model,), capabilities=bool(request.needs), then=in_lock)
     if failed:
         raise failed[0]
-    if "v" in decided and not env.store.saved:
-        env.store.begun.clear()     # that write was skipped: `run` marks it in flight itself
     verdict = decided.get("v") or _decide(request, snap, env)
     verdict.__dict__["_snapshot"] = snap    # for a front door's `ask` menu, not recorded
     if prompt is not None:
@@ -120,9 +119,9 @@ def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
     return env.decide(request, snap)
 
 
-def _begin(env: Environment, st: State, backend: str, request_id: str) -> None:
-    st.begin_request(backend, request_id, os.getpid(), env.now())
-    env.store.begun.add((backend, request_id))
+def _begin(env: Environment, backend: str, request_id: str) -> None:
+    # inside the refresh's lock: a burst's callers waiting for it see the mark
+    env.store.in_flight.begin(backend, request_id, env.now())
 
 
 __all__ = ["nonce", "prune", "record", "route", "run", "snapshot_of", "writer_wait_s"]

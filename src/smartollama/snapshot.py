@@ -68,7 +68,7 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
     if all(g is not None for g in found.values()):
-        return _snapshot(t, found)
+        return _snapshot(t, found, env.store.in_flight.counts(t))
     _prepare([b for b in chosen if found[b.id] is None], telemetry)
     with env.store.update(required=False) as st:    # waits while another caller refreshes
         locked_at = env.now()
@@ -87,7 +87,8 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
                     st.cache_put(key, value, stamp)
                 if g.memo is not None:
                     st.memos[g.state.id] = g.memo
-        snap = _snapshot(t, found)
+        # read in the lock: the marks of the burst's callers that held it before
+        snap = _snapshot(t, found, env.store.in_flight.counts(stamp))
         if then is not None:
             then(st, snap)
     return snap
@@ -118,10 +119,13 @@ def _in_parallel(fn: Callable[[Backend], _Gathered | None], todo: list[Backend]
     return got
 
 
-def _snapshot(t: float, found: dict[str, _Gathered | None]) -> FleetSnapshot:
+def _snapshot(t: float, found: dict[str, _Gathered | None],
+              in_flight: dict[str, int]) -> FleetSnapshot:
+    """``in_flight``: sollama's requests running on each backend now."""
     snap = FleetSnapshot(time=t)
     for g in found.values():
         if g is not None:
+            g.state.in_flight = in_flight.get(g.state.id, 0)
             snap.backends[g.state.id] = g.state
     return snap
 
@@ -206,7 +210,6 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
             g.cache_puts[key("telemetry", b.host)] = st.reading.to_dict()
     # the learned figures last: an offline pass that needs a host stops before them
     st.learned = cached.learned_figures(b.id)
-    st.in_flight = cached.in_flight_count(b.id, now)
     st.observed = cached.observed_for(b.id)
     return g
 

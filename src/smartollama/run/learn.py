@@ -6,17 +6,16 @@ over the run, from the reading taken after it against the one the decision
 saw (when this call took both: see `energy`); the memory the model took,
 from `/api/ps`.
 
-The state is touched before an attempt (`begin`: the request is in flight,
-unless `api.route` marked it already in the write it made anyway) and after
-it (`finish`: learn from Ollama's final chunk and `/api/ps`, record the
-verdict). Everything `finish` has is written in one locked write, and a
+Before an attempt the request is marked in flight (`begin`, unless
+`api.route` marked it already: a file beside the state, `state.inflight`);
+after it (`finish`) the mark is removed and the state learns from Ollama's
+final chunk and `/api/ps` and records the verdict. Everything `finish` has is written in one locked write, and a
 writer waits for the lock rather than drop a decision; an attempt that
 failed leaves its changes for the next write (`StateStore.defer`).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -73,13 +72,9 @@ def _read_this_call(verdict: Verdict, backend_id: str) -> bool:
 
 
 def begin(store: StateStore, backend: str, request_id: str) -> None:
-    """Mark the request in flight on ``backend`` (unless `api.route` did)."""
-    if (backend, request_id) in store.begun:
-        return
-    with store.update(required=False) as st:
-        st.begin_request(backend, request_id, os.getpid(), time.time())
-    if store.saved:
-        store.begun.add((backend, request_id))
+    """Mark the request in flight on ``backend`` (unless `api.route` did): a file,
+    not a write of the state (`smartollama.state.inflight`)."""
+    store.in_flight.begin(backend, request_id, time.time())
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
@@ -91,10 +86,10 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
     now = time.time()
     after = verdict.__dict__.get("_after_run", {}).get(choice.host)
 
+    if end:
+        store.in_flight.end(choice.backend, verdict.id)
+
     def change(st: Any) -> None:
-        if end:
-            st.end_request(choice.backend, verdict.id)
-            store.begun.discard((choice.backend, verdict.id))
         if after is not None:       # read after the run: the next call needs no probe
             backend_id, reading, memo, t = after
             st.cache_put(key("telemetry", choice.host), reading, t)

@@ -15,18 +15,18 @@ from typing import Any
 from smartollama.record import field, record
 from smartollama.state.caches import CachesMixin, slot
 from smartollama.state.history import HistoryMixin
-from smartollama.state.inflight import InFlightMixin
 from smartollama.state.learned import LearnedMixin, pos
 
 SCHEMA = 2
+#: "in_flight" was a field before requests in flight became files (`state.inflight`): dropped
 _KNOWN = ("schema", "mode", "history", "learned", "caches", "observed", "in_flight", "memos",
           "history_lines")
 #: fields keyed by backend id, pruned when the backend leaves the config
-_PER_BACKEND = ("learned", "observed", "in_flight", "memos")
+_PER_BACKEND = ("learned", "observed", "memos")
 
 
 @record(kw_only=False)
-class State(CachesMixin, LearnedMixin, InFlightMixin, HistoryMixin):
+class State(CachesMixin, LearnedMixin, HistoryMixin):
     """The state cache's contents: plain JSON values, mutated in place inside
     :meth:`StateStore.update`."""
 
@@ -38,8 +38,6 @@ class State(CachesMixin, LearnedMixin, InFlightMixin, HistoryMixin):
     caches: dict[str, Any] = field(default_factory=dict)
     #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
     observed: dict[str, Any] = field(default_factory=dict)
-    #: backend → [{"id", "pid", "since"}]
-    in_flight: dict[str, Any] = field(default_factory=dict)
     #: backend → telemetry memos (free-form)
     memos: dict[str, Any] = field(default_factory=dict)
     #: lines in the history file (None: not counted yet)
@@ -75,7 +73,7 @@ class State(CachesMixin, LearnedMixin, InFlightMixin, HistoryMixin):
                 st.__dict__["_legacy"] = legacy
         else:
             problems.append("ignored 'history' (expected a list)")
-        for key in ("learned", "caches", "observed", "in_flight", "memos"):
+        for key in ("learned", "caches", "observed", "memos"):
             value = data.get(key, {})
             if isinstance(value, dict):
                 setattr(st, key, value)
@@ -91,7 +89,7 @@ class State(CachesMixin, LearnedMixin, InFlightMixin, HistoryMixin):
         out: dict[str, Any] = dict(self.extra)
         out.update(
             schema=self.schema, mode=self.mode, learned=self.learned,
-            caches=self.caches, observed=self.observed, in_flight=self.in_flight, memos=self.memos,
+            caches=self.caches, observed=self.observed, memos=self.memos,
         )
         if self.history_lines is not None:
             out["history_lines"] = self.history_lines

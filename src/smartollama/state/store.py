@@ -48,6 +48,7 @@ from smartollama.state import history
 from smartollama.state.document import State
 from smartollama.state.files import fsync_dir, json_problem, unsafe_directory
 from smartollama.state.history import HISTORY_FILE
+from smartollama.state.inflight import InFlight
 from smartollama.state.lock import LockTimeout as _LockTimeout
 from smartollama.state.lock import lock as _lock
 from smartollama.state.lock import unlock as _unlock
@@ -90,8 +91,8 @@ class StateStore:
         self._corrupt = ""                  # why the file last failed to parse
         #: how many times this store took (or tried to take) the file lock
         self.locks = 0
-        #: (backend, request id) pairs this process marked in flight
-        self.begun: set[tuple[str, str]] = set()
+        #: this process's requests in flight (files beside state.json: `state.inflight`)
+        self.in_flight = InFlight(self._dir, self.unsafe_directory)
         self._last: State | None = None     # the state as this store last saw it
         self._deferred: list[Callable[[State], None]] = []
 
