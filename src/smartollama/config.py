@@ -18,7 +18,6 @@ JSON takes ~0.4 ms. Without pydantic on its path a warm route takes ~62 ms.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
 
 from smartollama.errors import SollamaError
 from smartollama.paths import config_file_name as config_file_name
@@ -26,16 +25,12 @@ from smartollama.paths import config_path as config_path
 from smartollama.record import field, fields_of, is_record, record
 from smartollama.vocab import TIER_ALIASES, TIERS
 
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
-    pass
+    from typing import Any, Literal
 
-Hardware = Literal["nvidia", "amd", "igpu", "npu", "cpu", "auto"]
-Policy = Literal["prefer_model", "prefer_mode", "substitute", "ask"]
-UrgencyName = Literal["critical", "interactive", "background", "batch"]
-TaskName = Literal["general", "code", "reasoning", "chat", "summarize"]
-TelemetrySource = Literal[
-    "nvml", "amdgpu", "intel-gpu", "intel-npu", "cpu", "prometheus", "static", "auto", "none"
-]
+    # the config's vocabulary, validated by the schema (which defines it)
+    from smartollama.config_schema import Hardware, Policy, TelemetrySource
 
 OFFLOAD_BY_DEFAULT = {"nvidia", "amd", "auto"}
 #: the file in the state directory that keeps the last validated config

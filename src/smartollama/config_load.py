@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any
 
 from smartollama.config import CACHE_FILE, Backend, Config
 from smartollama.errors import ConfigError
 from smartollama.hosts import DEFAULT_PORT, parse_host, redact, split_credentials
 from smartollama.paths import config_file_name, state_dir_name
 
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
 
 # -- loading ----------------------------------------------------------------------

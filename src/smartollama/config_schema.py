@@ -19,16 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from smartollama.config import (
     BUILTIN_MODES,
     BUILTIN_URGENCY,
-    Hardware,
-    Policy,
-    TaskName,
-    TelemetrySource,
-    UrgencyName,
     parse_hours,
     resolve_tier,
 )
 from smartollama.hosts import parse_host, split_credentials
 from smartollama.vocab import TIER_ALIASES
+
+# the config's vocabulary (`smartollama.config`'s records name it for type checkers)
+Hardware = Literal["nvidia", "amd", "igpu", "npu", "cpu", "auto"]
+Policy = Literal["prefer_model", "prefer_mode", "substitute", "ask"]
+UrgencyName = Literal["critical", "interactive", "background", "batch"]
+TaskName = Literal["general", "code", "reasoning", "chat", "summarize"]
+TelemetrySource = Literal[
+    "nvml", "amdgpu", "intel-gpu", "intel-npu", "cpu", "prometheus", "static", "auto", "none"
+]
 
 
 class _Strict(BaseModel):

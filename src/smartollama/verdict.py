@@ -13,11 +13,15 @@ classes), where only `sollama why` pays for its import.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from smartollama.record import field, fields_of, is_record, record
 
-Action = Literal["run", "substitute", "override", "refuse"]
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Action = Literal["run", "substitute", "override", "refuse"]
+#: Action's values, for pydantic (`_adapter`)
+ACTIONS = ("run", "substitute", "override", "refuse")
 
 
 @record
@@ -161,19 +165,21 @@ class Verdict:
     def from_dict(cls, data: Any) -> Verdict:
         """Validate a recorded verdict (a JSON object); keys it does not know
         are ignored. Raises :class:`VerdictError` naming the first bad key."""
-        from pydantic import TypeAdapter, ValidationError
+        from pydantic import ValidationError
 
         try:
-            return TypeAdapter(cls).validate_python(data)
+            verdict: Verdict = _adapter(cls).validate_python(data)
+            return verdict
         except ValidationError as e:
             raise VerdictError.from_validation(e) from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Verdict:
-        from pydantic import TypeAdapter, ValidationError
+        from pydantic import ValidationError
 
         try:
-            return TypeAdapter(cls).validate_json(text)
+            verdict: Verdict = _adapter(cls).validate_json(text)
+            return verdict
         except ValidationError as e:
             raise VerdictError.from_validation(e) from None
 
@@ -220,6 +226,18 @@ class VerdictError(ValueError):
         err = e.errors()[0]
         return cls(".".join(str(p) for p in err.get("loc", ())) or "(top level)",
                    str(err.get("msg")))
+
+
+def _adapter(cls: type) -> Any:
+    """pydantic's TypeAdapter over ``cls``. pydantic reads the fields' annotations
+    (strings) in this module, where the typing names they use exist only for type
+    checkers (see TYPE_CHECKING above): they are bound here, first."""
+    from typing import Any, Literal
+
+    from pydantic import TypeAdapter
+
+    globals().update(Any=Any, Literal=Literal, Action=Literal[ACTIONS])
+    return TypeAdapter(cls)
 
 
 def _plain(value: Any) -> Any:

@@ -20,23 +20,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
 
 from smartollama import vocab
 from smartollama.routing.fit import TOKENS_PER_ANSWER
 from smartollama.routing.records import Candidate
 
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from smartollama.routing.context import Context
 
-
-class RankKey(NamedTuple):
-    not_preferred: bool
-    offloaded: bool
-    cost_s: int
-    mode_preference: float
-    order: int
-    model: str
+    #: (not preferred, offloaded, cost in whole seconds, the mode's preference, the
+    #: config's order, the model): a plain tuple, as a NamedTuple needs typing
+    RankKey = tuple[bool, bool, int, float, int, str]
 
 
 def cost_s(ctx: Context, c: Candidate) -> float:
@@ -57,8 +52,8 @@ def mode_preference(ctx: Context, backend: str, mode: str) -> float:
 
 
 def rank_key(ctx: Context, c: Candidate, mode: str) -> RankKey:
-    return RankKey(not c.preferred, not c.whole, round(cost_s(ctx, c)),
-                   mode_preference(ctx, c.backend, mode), c.order, c.key)
+    return (not c.preferred, not c.whole, round(cost_s(ctx, c)),
+            mode_preference(ctx, c.backend, mode), c.order, c.key)
 
 
 def ranked(ctx: Context, cands: Iterable[Candidate], mode: str) -> list[Candidate]:

@@ -17,15 +17,15 @@ again for each suggestion, with the same context (and so the same caches).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from smartollama.errors import SollamaError
 from smartollama.routing import policies, rank, reasons, standins
-from smartollama.routing.records import Action, Candidate, Conflict, Outcome, Query
+from smartollama.routing.records import Candidate, Conflict, Outcome, Query
 from smartollama.vocab import AUTO
 
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from smartollama.routing.context import Context
+    from smartollama.routing.records import Action
 
 
 def resolve(ctx: Context, q: Query) -> Outcome:

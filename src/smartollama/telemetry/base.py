@@ -7,9 +7,11 @@ device cannot give is `NA(reason)`, never 0 (DESIGN.md: "not available").
 
 from __future__ import annotations
 
-from typing import Any
-
 from smartollama.record import field, record
+
+TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Reading fields, each a float or NA.
 FIELDS: tuple[str, ...] = (
