@@ -31,10 +31,11 @@ HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click", "pynvml", "psutil",
          "dataclasses", "inspect")   # records collect their own fields (`smartollama.record`)
 
 
-#: what a warm call (nothing to refresh) does without, on top of HEAVY: `typing`
-#: (its own import ~4 ms on a 2-core machine; the modules name its types for type
-#: checkers only, under `TYPE_CHECKING = False`)
-WARM_ONLY = ("typing",)
+#: what a warm call (nothing to refresh, no terminal) does without, on top of HEAVY:
+#: `typing` (~4 ms on a 2-core machine; the modules name its types for type checkers
+#: only, under `TYPE_CHECKING = False`), and threading and importlib (~1 ms: for the
+#: probes, the parallel refresh and the spinner)
+WARM_ONLY = ("typing", "threading", "importlib")
 
 
 def imported(*args: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:

@@ -60,7 +60,7 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
     # this machine's free RAM, read once per call, when a backend is local
     free_gb = _system_free_gb() if any(_is_local(b.host) for b in chosen) else None
 
-    pages = None if all(b.telemetry.source != "prometheus" for b in chosen) else _pages()
+    pages = None    # exporter pages shared by the probes: made only when they run
 
     def one(b: Backend, cached: State, offline: bool, until: float | None = None
             ) -> _Gathered | None:
@@ -72,6 +72,8 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
     if all(g is not None for g in found.values()):
         return _snapshot(t, found, env.store.in_flight.counts(t))
     _prepare([b for b in chosen if found[b.id] is None], telemetry)
+    if any(b.telemetry.source == "prometheus" for b in chosen):
+        pages = _pages()
     with env.store.update(required=False) as st:    # waits while another caller refreshes
         locked_at = env.now()
         for b in chosen:

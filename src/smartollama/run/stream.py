@@ -8,7 +8,6 @@ to do when it fails, is `execute`'s business.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 
@@ -63,6 +62,8 @@ class Spinner:
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
     def __init__(self, stream: IO[str]) -> None:
+        import threading  # only on a terminal: a piped run does without it (~0.7 ms)
+
         self._stream = stream
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)

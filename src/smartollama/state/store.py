@@ -39,8 +39,8 @@ import contextlib
 import errno
 import json
 import os
-import threading
 import time
+from _thread import allocate_lock, get_ident  # threading's, without its ~0.7 ms import
 from collections.abc import Callable, Iterator
 
 from smartollama.state import history
@@ -86,7 +86,7 @@ class StateStore:
         self.warnings: list[str] = []
         #: whether the last update() wrote the file
         self.saved = False
-        self._thread_lock = threading.Lock()
+        self._thread_lock = allocate_lock()
         self._held: State | None = None     # the State of the update() in progress
         self._owner: int | None = None      # the thread running it
         self._corrupt = ""                  # why the file last failed to parse
@@ -229,7 +229,7 @@ class StateStore:
         An update() nested in another in the same thread shares its State;
         the outer one writes.
         """
-        if self._held is not None and self._owner == threading.get_ident():
+        if self._held is not None and self._owner == get_ident():
             yield self._held
             return
         wait = self.lock_timeout_s if wait_s is None else max(wait_s, 0.0)
@@ -247,7 +247,7 @@ class StateStore:
                 st.__dict__["_loader"] = self._read_history
                 if handle is not None or required:
                     self._apply_deferred(st)
-                self._held, self._owner = st, threading.get_ident()
+                self._held, self._owner = st, get_ident()
                 try:
                     yield st
                 finally:

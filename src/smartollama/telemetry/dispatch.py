@@ -16,8 +16,6 @@ the previous sample.
 
 from __future__ import annotations
 
-import importlib
-import threading
 import time
 from collections.abc import Callable
 
@@ -26,6 +24,7 @@ from smartollama.telemetry.static import KEYS as STATIC_FIELDS
 
 TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
+    import threading
     from typing import Any
 
     from smartollama.config import TelemetryConfig
@@ -66,13 +65,16 @@ class Pages:
     Thread-safe: a second asker waits for the first one's fetch."""
 
     def __init__(self) -> None:
+        import threading  # here, not at the top: a warm call probes nothing (~1 ms)
+
+        self._new_lock = threading.Lock
         self._lock = threading.Lock()
         self._pages: dict[Any, tuple[threading.Lock, list[Any]]] = {}
 
     def get(self, url: Any, fetch: Callable[[], tuple[str | None, str | None]]
             ) -> tuple[str | None, str | None]:
         with self._lock:
-            entry = self._pages.setdefault(url, (threading.Lock(), []))
+            entry = self._pages.setdefault(url, (self._new_lock(), []))
         lock, box = entry
         with lock:
             if not box:
@@ -155,7 +157,7 @@ def _read(name: str, cfg: TelemetryConfig, memo: dict[str, Any], now: float,
           pages: Pages | None = None) -> _Result:
     prev = memo.get("state") if memo.get("source") == name else None
     try:
-        module = importlib.import_module(f"smartollama.telemetry.{MODULES[name]}")
+        module = _source_module(MODULES[name])
         if name == "prometheus" and pages is not None:
             url = cfg.url or ""
             page = pages.get((url, cfg.auth),
@@ -188,7 +190,7 @@ def _preload(name: str) -> None:
     if modname is None:
         return
     try:
-        module = importlib.import_module(f"smartollama.telemetry.{modname}")
+        module = _source_module(modname)
         preload = getattr(module, "preload", None)
         if preload is not None:
             preload()
@@ -196,8 +198,18 @@ def _preload(name: str) -> None:
         _debug("preloading telemetry source %s failed", name)
 
 
+def _source_module(name: str) -> Any:
+    """``smartollama.telemetry.<name>`` (importlib, with the warnings it imports, only
+    when a source is read: never on a warm call)."""
+    import importlib
+
+    return importlib.import_module(f"smartollama.telemetry.{name}")
+
+
 def _run_with_budget(fn: Callable[[], _Result], budget: float) -> _Result | None:
     """fn() in a daemon thread; its result, or None when it overran the budget."""
+    import threading
+
     box: dict[str, Any] = {}
     finished = threading.Event()
 
