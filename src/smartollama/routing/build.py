@@ -10,9 +10,7 @@ the candidates the run falls back along, best first.
 from __future__ import annotations
 
 import math
-import re
 import time as _time
-import zlib
 
 from smartollama import names
 from smartollama.errors import SollamaError
@@ -27,7 +25,7 @@ TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from smartollama.routing.context import Context
 
-_NONCE = re.compile(r"[0-9a-f]{12}")
+_HEX = frozenset("0123456789abcdef")
 
 
 def iso(t: float) -> str:
@@ -48,8 +46,11 @@ def iso(t: float) -> str:
 def verdict_id(request: Request, time: float) -> str:
     """ISO time with ms + 12 hex digits: the request's nonce when it is 12 hex
     digits (the front door's randomness), else a hash of the request."""
-    if _NONCE.fullmatch(request.nonce):
-        return f"{iso(time)}-{request.nonce}"
+    nonce = request.nonce
+    if len(nonce) == 12 and _HEX.issuperset(nonce):     # no regex: compiling one ~0.1 ms
+        return f"{iso(time)}-{nonce}"
+    import zlib  # a front door without randomness only (~0.3 ms to import)
+
     data = repr(request).encode()
     digest = f"{zlib.crc32(data):08x}{zlib.adler32(data) & 0xFFFF:04x}"  # zlib: lighter than hashlib
     return f"{iso(time)}-{digest}"

@@ -8,16 +8,15 @@ holds such a file is read, taken out of the prompt and sent base64-encoded in
 
 from __future__ import annotations
 
-import re
-
 from smartollama.errors import SollamaError
 
 TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from typing import IO
 
-_PATH = re.compile(r"(?:[a-zA-Z]:)?(?:\./|/|\\)[\S\\ ]+?\.(?i:jpg|jpeg|png|webp|wav)\b")
-_UNESCAPE = re.compile(r"\\([ ()\[\]{}$&;'\\*?~])")
+#: compiled by the first prompt with a path in it (compiling them costs ~0.4 ms)
+_PATH = r"(?:[a-zA-Z]:)?(?:\./|/|\\)[\S\\ ]+?\.(?i:jpg|jpeg|png|webp|wav)\b"
+_UNESCAPE = r"\\([ ()\[\]{}$&;'\\*?~])"
 MAX_BYTES = 100 * 1024 * 1024
 
 
@@ -41,9 +40,10 @@ def extract(prompt: str, err: IO[str]) -> tuple[str, list[str], bool]:
     if "/" not in prompt and "\\" not in prompt:     # no path: no regex, no base64
         return prompt.strip(), files, image
     import base64
+    import re
 
-    for found in _PATH.findall(prompt):
-        path = _UNESCAPE.sub(r"\1", found)
+    for found in re.findall(_PATH, prompt):
+        path = re.sub(_UNESCAPE, r"\1", found)
         try:
             with open(path, "rb") as f:
                 data = f.read(MAX_BYTES + 1)
