@@ -320,6 +320,28 @@ def test_learned_tokens_per_s_per_model_and_ttft() -> None:
     assert f.load_gb_per_s is None and f.load_samples == 0
 
 
+def test_the_time_to_first_token_learned_is_the_model_in_place() -> None:
+    """The router adds the load and the queue it expects to the learned time to
+    first token: a run that waited for a slot and a load teaches neither. Ollama's
+    load_duration covers the load; what total_duration has beyond the load, the
+    prompt and the answer is the wait for a slot."""
+    st = State()
+    # 14.5 s to the first token: 3 s for a slot, 10 s loading, 1.5 s of prompt
+    st.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=10_000_000_000,
+                 eval_count=100, eval_duration_ns=2_000_000_000, ttft_s=14.5,
+                 total_duration_ns=16_500_000_000, prompt_eval_duration_ns=1_500_000_000,
+                 now=1.0)
+    assert st.learned_figures("gpu").ttft_s == pytest.approx(1.5)
+    # without total_duration (an older server, the proxy): only the load comes off
+    other = State()
+    other.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=10_000_000_000,
+                    ttft_s=14.5, now=1.0)
+    assert other.learned_figures("gpu").ttft_s == pytest.approx(4.5)
+    # never below zero (a client's clock against the server's)
+    other.learn_run("gpu", "m", load_duration_ns=10_000_000_000, ttft_s=9.0, now=2.0)
+    assert other.learned_figures("gpu").ttft_s == pytest.approx(2.25)
+
+
 def test_a_short_load_is_no_real_load() -> None:
     st = State()
     st.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=20_000_000, now=1.0)
@@ -485,3 +507,14 @@ def test_threads_sharing_one_store_lose_nothing(store: StateStore) -> None:
         t.join()
     assert len({h["id"] for h in store.read().history}) == 60
     assert store.warnings == []
+
+
+def test_a_request_in_flight_records_when_its_decision_expects_it_to_end() -> None:
+    st = State()
+    st.begin_request("gpu", "a", os.getpid(), 100.0, busy_s=12.5)
+    st.begin_request("gpu", "b", os.getpid(), 101.0)            # no estimate
+    assert st.in_flight_count("gpu", 105.0) == 2
+    assert st.in_flight_busy("gpu", 105.0) == [7.5]
+    assert st.in_flight_busy("gpu", 200.0) == [0.0]             # overdue: any moment now
+    st.end_request("gpu", "a")
+    assert st.in_flight_busy("gpu", 105.0) == []

@@ -207,6 +207,7 @@ def _one(b: Backend, env: Environment, cached: State, now: float, wanted: tuple[
     # the learned figures last: an offline pass that needs a host stops before them
     st.learned = cached.learned_figures(b.id)
     st.in_flight = cached.in_flight_count(b.id, now)
+    st.busy_s = cached.in_flight_busy(b.id, now)
     st.observed = cached.observed_for(b.id)
     return g
 

@@ -10,14 +10,19 @@ IN_FLIGHT_MAX_AGE_S = 3600.0
 
 
 class InFlightMixin:
-    """`State`'s ``in_flight`` field: backend → [{"id", "pid", "since"}]."""
+    """`State`'s ``in_flight`` field: backend → [{"id", "pid", "since", "until"}]
+    (``until``: when its decision expected it to end, if it had an estimate)."""
 
     in_flight: dict[str, Any]
 
-    def begin_request(self, backend: str, request_id: str, pid: int, now: float) -> None:
+    def begin_request(self, backend: str, request_id: str, pid: int, now: float,
+                      busy_s: float | None = None) -> None:
         entries = self._live_requests(backend, now)
         entries[:] = [e for e in entries if e.get("id") != request_id]
-        entries.append({"id": request_id, "pid": int(pid), "since": now})
+        entry: dict[str, Any] = {"id": request_id, "pid": int(pid), "since": now}
+        if busy_s is not None:
+            entry["until"] = now + busy_s
+        entries.append(entry)
 
     def end_request(self, backend: str, request_id: str) -> None:
         entries = self.in_flight.get(backend)
@@ -34,6 +39,12 @@ class InFlightMixin:
         if not entries:
             self.in_flight.pop(backend, None)
         return len(entries)
+
+    def in_flight_busy(self, backend: str, now: float) -> list[float]:
+        """Seconds until each live request on ``backend`` is expected to end (0 when
+        overdue), for those whose mark recorded an estimate."""
+        return [max(0.0, float(e["until"]) - now) for e in self._live_requests(backend, now)
+                if isinstance(e.get("until"), int | float) and not isinstance(e["until"], bool)]
 
     def _live_requests(self, backend: str, now: float) -> list[dict[str, Any]]:
         entries = self.in_flight.get(backend)
