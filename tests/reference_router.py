@@ -165,8 +165,14 @@ class Reference:
         ttft = (max(st.learned.ttft_s, 0.0) if st.learned.ttft_s is not None and
                 st.learned.ttft_samples > 0 else estimate.default_ttft_s(params))
         per = ttft + TOKENS / max(tps, 0.1)
-        queue = ((st.in_flight - b.num_parallel + 1) * per if st.in_flight >= b.num_parallel
-                 else per if evicted and st.in_flight > 0 else 0.0)
+        ahead = (st.in_flight - b.num_parallel + 1 if st.in_flight >= b.num_parallel
+                 else 1 if evicted and st.in_flight > 0 else 0)
+        if ahead == 0:
+            queue = 0.0
+        elif len(st.busy_s) >= st.in_flight:    # the ends the requests ahead recorded
+            queue = sorted(st.busy_s)[ahead - 1]
+        else:
+            queue = ahead * per
         r = self.route(m)
         q, tier = self.quality(m)
         c = Cand(m, b.id, [x.id for x in self.cfg.backends].index(b.id), share >= 0.999, tps,

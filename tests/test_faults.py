@@ -160,3 +160,34 @@ def test_a_host_that_accepts_and_never_answers_costs_the_probe_budget(single_fle
     assert verdict["backend_used"] == "ollama" and "Hello from llama3:8b" in r.stdout
     bad = next(e for e in verdict["fallback_chain"] if e["backend"] == "bad")
     assert not bad["accepted"] and "timed out" in bad["reason"], bad
+
+
+@pytest.mark.parametrize("bad", ["stall"], indirect=True)
+def test_a_request_in_flight_records_when_it_should_end(bad: BadHost) -> None:
+    """While a run streams, its in-flight mark says when its decision expected it to end:
+    what the next call's queue estimate for that host counts on."""
+    import subprocess
+    import time
+
+    from conftest import SOLLAMA
+
+    only(bad, idle_s=30.0, total_s=30.0)
+    p = subprocess.Popen([SOLLAMA, "run", MODEL, "hi"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        entries: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not entries and time.monotonic() < deadline and p.poll() is None:
+            try:
+                entries = in_flight().get("bad", [])
+            except ValueError:      # a mark read as it was being written: read again
+                entries = []
+            try:
+                p.wait(timeout=0.02)     # it ends (a failure), or 20 ms pass
+            except subprocess.TimeoutExpired:
+                pass
+        assert entries, "the run never showed up in flight"
+        assert entries[0]["until"] > entries[0]["since"]
+    finally:
+        p.kill()
+        p.wait()

@@ -116,3 +116,21 @@ def test_init_rejects_an_exporter_it_cannot_place(demo_fleet: object) -> None:
     a, b = hosts["ollama-nvidia"].url, hosts["ollama-igpu"].url
     r = run_sollama("init", "--host", a, "--host", b, "--exporter", f"{a}/metrics", "--print")
     assert r.returncode == 1 and "matches several hosts" in r.stderr
+
+
+def test_preload_teaches_the_hosts_load_speed(tmp_path: Path) -> None:
+    """Ollama answers a load with no durations; the preload's own time is the load's,
+    and the next decision plans the host's loads with it (not the hardware's default)."""
+    from conftest import start_fleet
+
+    for fleet in start_fleet("tower", tmp_path, time_scale=0.01):   # a 4.4 GB load: ~0.13 s
+        cfg = Path(os.environ["SOLLAMA_CONFIG"])
+        cfg.write_text(fleet.config_toml(  # type: ignore[attr-defined]
+            preload=[{"hours": "00-24", "models": ["mistral:7b"]}]))
+        r = run_sollama("preload", "--now")
+        assert r.returncode == 0, r.stderr
+        host = r.stdout.split(" loaded on ")[1].split()[0]
+        state = json.loads((Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json").read_text())
+        load = state["learned"][host]["load"]
+        # 0.35 GB/s on a clock 100x fast: at most 35 GB/s (the call's overhead only slows it)
+        assert load["n"] == 1 and 0 < load["v"] <= 35.0

@@ -123,6 +123,8 @@ def build_snapshot(config: Config, rng: random.Random, model: str, holder: int,
     fleet is the same with or without them)."""
     pick = rng.choice
     heat = heat or random.Random(rng.random())
+    # the in-flight requests' recorded ends: drawn apart too, seeded without a draw
+    busy = random.Random(f"{model}/{holder}/{len(config.backends)}")
 
     def value(lo: float, hi: float) -> float | NA:
         return NA("not supported") if rng.random() < 0.15 else round(rng.uniform(lo, hi), 1)
@@ -156,6 +158,10 @@ def build_snapshot(config: Config, rng: random.Random, model: str, holder: int,
             id=b.id, reachable=rng.random() < 0.9, error="connection refused", models=models,
             loaded=loaded, reading=reading, in_flight=pick([0, 0, 0, 1, 2, 3]), learned=learned,
             system_free_gb=pick([None, 8.0, 32.0]))
+        st = backends[b.id]
+        if st.in_flight and busy.random() < 0.5:   # their decisions recorded when they end
+            st.busy_s = [round(busy.uniform(0.0, 12.0), 1)
+                         for _ in range(st.in_flight - busy.choice([0, 0, 1]))]
     # the model asked for is on at least one reachable host, loaded there half the time
     held = backends[config.backends[holder].id]
     held.reachable = True

@@ -320,6 +320,28 @@ def test_learned_tokens_per_s_per_model_and_ttft() -> None:
     assert f.load_gb_per_s is None and f.load_samples == 0
 
 
+def test_the_time_to_first_token_learned_is_the_model_in_place() -> None:
+    """The router adds the load and the queue it expects to the learned time to
+    first token: a run that waited for a slot and a load teaches neither. Ollama's
+    load_duration covers the load; what total_duration has beyond the load, the
+    prompt and the answer is the wait for a slot."""
+    st = State()
+    # 14.5 s to the first token: 3 s for a slot, 10 s loading, 1.5 s of prompt
+    st.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=10_000_000_000,
+                 eval_count=100, eval_duration_ns=2_000_000_000, ttft_s=14.5,
+                 total_duration_ns=16_500_000_000, prompt_eval_duration_ns=1_500_000_000,
+                 now=1.0)
+    assert st.learned_figures("gpu").ttft_s == pytest.approx(1.5)
+    # without total_duration (an older server, the proxy): only the load comes off
+    other = State()
+    other.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=10_000_000_000,
+                    ttft_s=14.5, now=1.0)
+    assert other.learned_figures("gpu").ttft_s == pytest.approx(4.5)
+    # never below zero (a client's clock against the server's)
+    other.learn_run("gpu", "m", load_duration_ns=10_000_000_000, ttft_s=9.0, now=2.0)
+    assert other.learned_figures("gpu").ttft_s == pytest.approx(2.25)
+
+
 def test_a_short_load_is_no_real_load() -> None:
     st = State()
     st.learn_run("gpu", "m", size_bytes=4_000_000_000, load_duration_ns=20_000_000, now=1.0)
@@ -364,17 +386,17 @@ def test_in_flight_counts_live_requests_only(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     marks = InFlight(str(tmp_path / "state"))
-    assert marks.counts(time.time()) == {}      # nothing marked yet: no directory either
+    assert marks.live(time.time()) == {}        # nothing marked yet: no directory either
     now = time.time()
     assert marks.begin("gpu", "mine", now)
     assert marks.begin("gpu", "dead", now, pid=dead.pid)
     assert marks.begin("gpu", "stale", now - 3601, pid=os.getppid())
     assert marks.begin("npu", "other", now)
-    assert marks.counts(now) == {"gpu": 1, "npu": 1}
+    assert marks.live(now) == {"gpu": [None], "npu": [None]}
     marks.end("gpu", "mine")
-    assert marks.counts(now) == {"npu": 1}
+    assert marks.live(now) == {"npu": [None]}
     marks.end("npu", "never-began")
-    assert marks.counts(now) == {"npu": 1}
+    assert marks.live(now) == {"npu": [None]}
     # the next mark removes those that no longer count (the dead process's, the stale one)
     assert marks.begin("gpu", "next", now)
     left = sorted(p.name for p in (tmp_path / "state" / "in_flight").iterdir())
@@ -391,7 +413,7 @@ def test_in_flight_marks_are_private_and_never_follow_links(tmp_path: Path) -> N
     assert stat.S_IMODE((directory / "in_flight").stat().st_mode) == 0o700
     # a half-written mark (a call killed as it wrote) does not count, nor break a count
     (directory / "in_flight" / f"{os.getpid()}-half").write_text('{"backend": "gp')
-    assert marks.counts(time.time()) == {"gpu": 1}
+    assert marks.live(time.time()) == {"gpu": [None]}
     marks.end("gpu", "2026-01-01T00:00:00.000Z-abc/../x")
     # a symlink planted where the directory goes is not followed: nothing is marked
     other = InFlight(str(tmp_path / "elsewhere"))
@@ -400,7 +422,7 @@ def test_in_flight_marks_are_private_and_never_follow_links(tmp_path: Path) -> N
     (tmp_path / "elsewhere" / "in_flight").symlink_to(tmp_path / "target")
     assert not other.begin("gpu", "x", time.time())
     assert list((tmp_path / "target").iterdir()) == []
-    assert other.counts(time.time()) == {}
+    assert other.live(time.time()) == {}
 
 
 # -- schema ----------------------------------------------------------------------------------
@@ -510,3 +532,13 @@ def test_threads_sharing_one_store_lose_nothing(store: StateStore) -> None:
         t.join()
     assert len({h["id"] for h in store.read().history}) == 60
     assert store.warnings == []
+
+
+def test_a_request_in_flight_records_when_its_decision_expects_it_to_end(tmp_path: Path) -> None:
+    marks = InFlight(str(tmp_path))
+    marks.begin("gpu", "a", 100.0, busy_s=12.5)
+    marks.begin("gpu", "b", 101.0)            # no estimate
+    assert sorted(marks.live(105.0)["gpu"], key=str) == [7.5, None]
+    assert sorted(marks.live(200.0)["gpu"], key=str) == [0.0, None]     # overdue: any moment now
+    marks.end("gpu", "a")
+    assert marks.live(105.0) == {"gpu": [None]}

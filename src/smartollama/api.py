@@ -46,7 +46,7 @@ def route(request: Request, env: Environment, *, prompt: str | None = None,
             failed.append(e)
             return
         if will_run and v.action != "refuse" and v.backend_used and not (v.ask and request.can_ask):
-            _begin(env, v.backend_used, v.id)
+            _begin(env, v.backend_used, v.id, busy_s(v, v.backend_used, request.answer_tokens))
 
     snap = env.gather(models=(request.model,), capabilities=bool(request.needs), then=in_lock)
     if failed:
@@ -115,13 +115,27 @@ def nonce() -> str:
     return os.urandom(6).hex()
 
 
+def busy_s(verdict: Verdict, backend: str, answer_tokens: int | None = None) -> float | None:
+    """How long the request will keep ``backend`` busy, as its verdict expects it:
+    the wait there (queue, load, first token) plus the answer at the expected
+    speed. Recorded with the request in flight, it is what the next decisions'
+    queue estimates count on (`routing.fit.queue_s`). None: no estimate."""
+    from smartollama.routing.fit import TOKENS_PER_ANSWER
+
+    choice = next((c for c in verdict.choices if c.backend == backend), None)
+    tps = verdict.estimate.tokens_per_s
+    if choice is None or choice.wait_s is None or not tps:
+        return None
+    return choice.wait_s + (answer_tokens or TOKENS_PER_ANSWER) / tps
+
+
 def _decide(request: Request, snap: FleetSnapshot, env: Environment) -> Verdict:
     return env.decide(request, snap)
 
 
-def _begin(env: Environment, backend: str, request_id: str) -> None:
+def _begin(env: Environment, backend: str, request_id: str, busy: float | None) -> None:
     # inside the refresh's lock: a burst's callers waiting for it see the mark
-    env.store.in_flight.begin(backend, request_id, env.now())
+    env.store.in_flight.begin(backend, request_id, env.now(), busy)
 
 
-__all__ = ["nonce", "prune", "record", "route", "run", "snapshot_of", "writer_wait_s"]
+__all__ = ["busy_s", "nonce", "prune", "record", "route", "run", "snapshot_of", "writer_wait_s"]

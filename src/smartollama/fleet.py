@@ -84,6 +84,9 @@ class BackendState:
     loaded: dict[str, LoadedModel] = field(default_factory=dict)    # key: canonical lower name
     reading: Reading = field(default_factory=lambda: Reading(source="none"))
     in_flight: int = 0              # sollama's own requests running on this host now
+    #: seconds until each of them is expected to end (its decision's estimate, as
+    #: recorded with it); shorter than ``in_flight`` when some recorded none
+    busy_s: list[float] = field(default_factory=list)
     learned: Learned = field(default_factory=Learned)
     #: memory a model really took here after loading: (model, num_ctx) → (size, size_vram)
     observed: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)

@@ -70,7 +70,7 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
 
     found = {b.id: one(b, env.state(), True) for b in chosen}   # the caches, at once
     if all(g is not None for g in found.values()):
-        return _snapshot(t, found, env.store.in_flight.counts(t))
+        return _snapshot(t, found, env.store.in_flight.live(t))
     _prepare([b for b in chosen if found[b.id] is None], telemetry)
     if any(b.telemetry.source == "prometheus" for b in chosen):
         pages = _pages()
@@ -92,7 +92,7 @@ def gather(env: Environment, *, models: tuple[str, ...] = (), telemetry: bool = 
                 if g.memo is not None:
                     st.memos[g.state.id] = g.memo
         # read in the lock: the marks of the burst's callers that held it before
-        snap = _snapshot(t, found, env.store.in_flight.counts(stamp))
+        snap = _snapshot(t, found, env.store.in_flight.live(stamp))
         if then is not None:
             then(st, snap)
     return snap
@@ -124,12 +124,14 @@ def _in_parallel(fn: Callable[[Backend], _Gathered | None], todo: list[Backend]
 
 
 def _snapshot(t: float, found: dict[str, _Gathered | None],
-              in_flight: dict[str, int]) -> FleetSnapshot:
-    """``in_flight``: sollama's requests running on each backend now."""
+              in_flight: dict[str, list[float | None]]) -> FleetSnapshot:
+    """``in_flight``: sollama's requests running on each backend now (`InFlight.live`)."""
     snap = FleetSnapshot(time=t)
     for g in found.values():
         if g is not None:
-            g.state.in_flight = in_flight.get(g.state.id, 0)
+            marks = in_flight.get(g.state.id, [])
+            g.state.in_flight = len(marks)
+            g.state.busy_s = [left for left in marks if left is not None]
             snap.backends[g.state.id] = g.state
     return snap
 

@@ -85,6 +85,7 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
                 continue
             b = config.backend(v.backend_used)
             budget = StreamBudget.of(config.timeouts, v.estimate.wait_s)
+            started = time.monotonic()
             with (OllamaClient.for_backend(b, config.timeouts, host=v.host) if b else
                   OllamaClient(v.host or "")) as c:
                 if embeds_on(snap, v.backend_used, v.model_used):   # /api/generate refuses it
@@ -98,9 +99,16 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
                 # the next model is planned with this host's memory as it is now
                 from smartollama.state import key
 
+                took_ns = int((time.monotonic() - started) * 1e9)
+                info = snap.backends[b.id].models.get((v.model_used or model).lower())
                 with store.update() as st:
                     st.cache_drop(key("ps", b.host))
                     st.cache_drop(key("telemetry", b.host))
+                    if not v.estimate.loaded and info is not None:
+                        # Ollama's answer to a load carries no durations: the call's own
+                        # time is the load's, and teaches the host's load speed
+                        st.learn_run(b.id, v.model_used or model, size_bytes=info.size_bytes,
+                                     load_duration_ns=took_ns, now=time.time())
                 fresh = snapshot.gather(env, models=tuple(models), backends=[b])
                 snap.backends[b.id] = fresh.backends[b.id]
         except SollamaError as e:

@@ -222,4 +222,5 @@ def _learn(st: State, v: Verdict, now: float) -> None:
         return
     st.learn_run(v.backend_used, v.model_used, load_duration_ns=final.get("load_duration"),
                  eval_count=final.get("eval_count"), eval_duration_ns=final.get("eval_duration"),
-                 ttft_s=v.__dict__.get("_ttft_s"), now=now)
+                 ttft_s=v.__dict__.get("_ttft_s"), total_duration_ns=final.get("total_duration"),
+                 prompt_eval_duration_ns=final.get("prompt_eval_duration"), now=now)

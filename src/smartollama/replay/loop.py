@@ -152,7 +152,7 @@ class Simulation:
         if decision.refused or not decision.choices:
             job.status = "refused"
             return
-        job.choices = decision.choices
+        job.choices, job.busy_s = decision.choices, decision.busy_s
         job.asked_keep_alive = decision.keep_alive_s
         self._dispatch(job)
 
@@ -177,6 +177,8 @@ class Simulation:
                 job.attempt += 1
                 continue
             job.host, job.model, job.enqueued = host_name, ms.name, self.now
+            busy = job.busy_s[job.attempt] if job.attempt < len(job.busy_s) else None
+            job.busy_until = None if busy is None else self.now + busy
             self._touch(h)
             job.before = dict(h.readings())     # as the decision saw it
             if not job.preload:     # what the request named, else the server's default
@@ -248,7 +250,7 @@ class Simulation:
         for gone in h.model.release(runner, job.keep_alive, self.now):
             self._close(h.spec.name, gone, self.now)
         job.status = "ok"
-        if self.learn and not job.preload:
+        if self.learn:
             self._learn(h, job, runner)
         self._activity(h)
         self._pump(h)
@@ -327,11 +329,21 @@ class Simulation:
         """What `run/learn.py` folds in after a CLI run: Ollama's final fields, then `/api/ps`."""
         now = EPOCH + self.now
         name = h.spec.name
+        if job.preload:     # `sollama preload` times the load (Ollama's answer has no figures)
+            self.state.learn_run(name, names.canonical(runner.model.name),
+                                 size_bytes=runner.model.size_bytes,
+                                 load_duration_ns=int(job.load_s * 1e9), now=now)
+            self._learned.pop(name, None)
+            return
         gen_s = (job.done or 0.0) - (job.first_token or 0.0)
+        prompt_s = (job.first_token or 0.0) - job.load_end
+        total_s = (job.done or 0.0) - job.enqueued      # Ollama's: from its handler's start
         self.state.learn_run(
             name, names.canonical(runner.model.name), size_bytes=runner.model.size_bytes,
             load_duration_ns=int(job.load_s * 1e9), eval_count=job.req.answer_tokens,
-            eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s, now=now)
+            eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s,
+            total_duration_ns=int(total_s * 1e9), prompt_eval_duration_ns=int(prompt_s * 1e9),
+            now=now)
         self.state.observe_memory(name, names.canonical(runner.model.name), runner.num_ctx,
                                   runner.size, runner.size_vram, now)
         # the reading after the run (the CLI's, for energy) against the one before it
@@ -347,6 +359,10 @@ class Simulation:
         snap = FleetSnapshot(time=EPOCH + self.now)
         for name, h in self.hosts.items():
             self._touch(h)
+            # Ollama unloads an idle model when its keep-alive runs out, not at the
+            # next request to that host: /api/ps no longer lists it
+            for gone in h.model.expire(self.now):
+                self._close(name, gone, gone.expires)
             st = h.state
             if st is None:
                 st = h.state = BackendState(id=name, models=h.infos)
@@ -361,6 +377,9 @@ class Simulation:
                 reading.mem_total_gb = h.model.device_bytes / GB
                 reading.mem_free_gb = max(0, h.model.device_bytes - dev_used) / GB
             st.in_flight = h.in_flight
+            # what the in-flight marks recorded: when each decision expected it to end
+            st.busy_s = [max(0.0, j.busy_until - self.now) for jobs in (h.queue, h.active, h.waiting)
+                         for j in jobs if j.busy_until is not None]
             learned = self._learned.get(name)
             if learned is None:
                 learned = self._learned[name] = (self.state.learned_figures(name),

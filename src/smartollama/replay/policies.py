@@ -63,7 +63,8 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
         into_day = sim.now % 86400.0      # the trace's day starts at 00:00
         keep = scheduled_keep_alive_s(config.preload, v.model_used, int(into_day // 3600),
                                       into_day % 3600)
-        return Decision(choices=choices, action=v.action, keep_alive_s=keep)
+        busy = [api.busy_s(v, b, r.answer_tokens) for b, _ in choices]
+        return Decision(choices=choices, action=v.action, keep_alive_s=keep, busy_s=busy)
 
     return choose
 

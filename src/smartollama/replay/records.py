@@ -34,6 +34,8 @@ class Decision:
     action: str = "run"
     #: the keep_alive the request names (None: the server's default)
     keep_alive_s: float | None = None
+    #: per choice, how long the decision expects the request to keep that host busy
+    busy_s: list[float | None] = field(default_factory=list)
 
 
 #: a policy: (request, its mode, the simulation, its index in the trace) → Decision
@@ -52,6 +54,9 @@ class Job:
     #: the keep_alive the request named (None: the host's default, set when it is sent)
     asked_keep_alive: float | None = None
     choices: list[tuple[str, str]] = field(default_factory=list)
+    busy_s: list[float | None] = field(default_factory=list)
+    #: when the decision expects it to end on its host (None: no estimate)
+    busy_until: float | None = None
     attempt: int = 0
     hosts_tried: int = 0
     oom: int = 0

@@ -130,12 +130,7 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
         samples = max(samples, st.learned.ttft_samples)
     else:
         ttft = estimate.default_ttft_s(params)
-    per_request = ttft + TOKENS_PER_ANSWER / max(tps, 0.1)
-    queue = 0.0
-    if st.in_flight >= b.num_parallel:
-        queue = (st.in_flight - b.num_parallel + 1) * per_request
-    elif evicts and st.in_flight > 0:
-        queue = per_request          # room is made once a running request ends
+    queue = queue_s(st, b.num_parallel, ttft + TOKENS_PER_ANSWER / max(tps, 0.1), bool(evicts))
     basis = f"learned from {samples} run{'s' if samples != 1 else ''}" if samples else "default"
     quality, tier = ctx.quality(key), ctx.tier(key)
     return Candidate(key=key, model=info.name or key, backend=b.id, order=ctx.order[b.id],
@@ -143,6 +138,22 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
                      tps_basis=tps_basis, load_s=load_s, queue_s=queue, ttft_s=ttft,
                      wait_basis=basis, evicts=evicts, quality=quality, tier=tier,
                      preferred=ctx.rules.preferred(key, b.id))
+
+
+def queue_s(st: BackendState, slots: int, per_request: float, evicts: bool) -> float:
+    """How long a request sent to the backend now waits for a slot: until enough
+    of the requests in flight there end that fewer than ``slots`` remain (or,
+    when it must evict a model, until the first ends and frees its memory).
+    Their expected ends are the estimates their decisions recorded; without
+    one for each of them, every request ahead counts as one more
+    ``per_request`` (this request's own time)."""
+    n = st.in_flight
+    if n <= 0 or (n < slots and not evicts):
+        return 0.0
+    ahead = n - slots + 1 if n >= slots else 1      # ends to wait for
+    if len(st.busy_s) >= n:
+        return sorted(st.busy_s)[ahead - 1]
+    return ahead * per_request
 
 
 def is_remote(key: str, info: ModelInfo) -> bool:

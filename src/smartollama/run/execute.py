@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from smartollama import names
+from smartollama.api import busy_s
 from smartollama.config import Config
 from smartollama.errors import BackendError, OutputError, SollamaError, UnreachableError
 from smartollama.run.learn import begin, energy, finish
@@ -58,7 +59,7 @@ def execute(verdict: Verdict, opts: RunOptions, config: Config, store: StateStor
             err.write(f"sollama: {failed} failed ({_without_host(last_error, config, failed)});"
                       f"\nsollama: falling back to {choice.model} on {choice.backend}\n")
         energy_before = energy(config, store, choice.backend, verdict, fresh=False)
-        begin(store, choice.backend, verdict.id)
+        begin(store, choice.backend, verdict.id, busy_s(verdict, choice.backend))
         answer = RunOutcome(choice=choice)
         try:
             stream(choice, backend, config.timeouts, opts, answer, output, err)

@@ -73,10 +73,12 @@ def _read_this_call(verdict: Verdict, backend_id: str) -> bool:
     return snap is None or state is None or state.reading.time >= snap.time
 
 
-def begin(store: StateStore, backend: str, request_id: str) -> None:
-    """Mark the request in flight on ``backend`` (unless `api.route` did): a file,
-    not a write of the state (`smartollama.state.inflight`)."""
-    store.in_flight.begin(backend, request_id, time.time())
+def begin(store: StateStore, backend: str, request_id: str,
+          busy_s: float | None = None) -> None:
+    """Mark the request in flight on ``backend`` (unless `api.route` did), with how
+    long its decision expects it to keep the backend busy: a file, not a write of
+    the state (`smartollama.state.inflight`)."""
+    store.in_flight.begin(backend, request_id, time.time(), busy_s)
 
 
 def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
@@ -110,7 +112,9 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
             size = _model_size(st, choice)
             st.learn_run(choice.backend, choice.model, size_bytes=size,
                          load_duration_ns=f.get("load_duration"), eval_count=f.get("eval_count"),
-                         eval_duration_ns=f.get("eval_duration"), ttft_s=answer.ttft_s, now=now)
+                         eval_duration_ns=f.get("eval_duration"), ttft_s=answer.ttft_s,
+                         total_duration_ns=f.get("total_duration"),
+                         prompt_eval_duration_ns=f.get("prompt_eval_duration"), now=now)
         if observed is not None:
             ps, found = observed
             st.cache_put(key("ps", choice.host), ps, now)

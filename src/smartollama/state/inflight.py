@@ -1,7 +1,8 @@
 """sollama's own requests in flight, per backend: how busy a host is with us.
 
 A request in flight is a small file in the state directory's ``in_flight/``,
-named ``<pid>-<request id>``, holding ``{"backend", "pid", "since"}``: made
+named ``<pid>-<request id>``, holding ``{"backend", "pid", "since"}`` and
+``until`` (when its decision expected it to end, if it had an estimate): made
 (``O_EXCL | O_NOFOLLOW``) before the answer is asked for and removed after
 it. A mark costs one file, not a locked rewrite of ``state.json`` (~2 ms of a
 warm ``sollama run``: the call writes ``state.json`` once, at the end), and
@@ -38,15 +39,20 @@ class InFlight:
         #: (backend, request id) pairs this process marked, not yet ended
         self.begun: set[tuple[str, str]] = set()
 
-    def begin(self, backend: str, request_id: str, now: float, pid: int | None = None) -> bool:
-        """Mark ``request_id`` in flight on ``backend`` (once); False when it could
-        not be marked (the directory is not writable or not safe)."""
+    def begin(self, backend: str, request_id: str, now: float, busy_s: float | None = None,
+              *, pid: int | None = None) -> bool:
+        """Mark ``request_id`` in flight on ``backend`` (once), expected to keep it
+        busy ``busy_s`` (None: no estimate); False when it could not be marked
+        (the directory is not writable or not safe)."""
         if (backend, request_id) in self.begun:
             return True
         pid = os.getpid() if pid is None else pid
         if self._unsafe is not None and self._unsafe():
             return False
-        data = json.dumps({"backend": backend, "pid": pid, "since": now}).encode()
+        mark: dict[str, object] = {"backend": backend, "pid": pid, "since": now}
+        if busy_s is not None:
+            mark["until"] = now + busy_s
+        data = json.dumps(mark).encode()
         try:
             fd = self._open_dir(create=True)
         except OSError:
@@ -76,9 +82,11 @@ class InFlight:
             os.unlink(os.path.join(self._dir, _name(os.getpid() if pid is None else pid,
                                                     request_id)))
 
-    def counts(self, now: float) -> dict[str, int]:
-        """backend → requests running on it now (live processes, under an hour)."""
-        out: dict[str, int] = {}
+    def live(self, now: float) -> dict[str, list[float | None]]:
+        """backend → one entry per request running on it now (live processes, under
+        an hour): the seconds until its decision expected it to end (0 when
+        overdue), or None when it recorded no estimate."""
+        out: dict[str, list[float | None]] = {}
         try:
             fd = self._open_dir(create=False)
         except OSError:
@@ -86,8 +94,10 @@ class InFlight:
         try:
             for _, entry in _entries(fd):
                 if entry is not None and _counts(entry, now):
-                    backend = str(entry["backend"])
-                    out[backend] = out.get(backend, 0) + 1
+                    until = entry.get("until")
+                    left = (max(0.0, float(until) - now) if isinstance(until, int | float)
+                            and not isinstance(until, bool) else None)
+                    out.setdefault(str(entry["backend"]), []).append(left)
         finally:
             os.close(fd)
         return out

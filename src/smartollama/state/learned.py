@@ -40,10 +40,17 @@ class LearnedMixin:
     def learn_run(self, backend: str, model: str, *, size_bytes: int | None = None,
                   load_duration_ns: int | None = None, eval_count: int | None = None,
                   eval_duration_ns: int | None = None, ttft_s: float | None = None,
-                  now: float) -> None:
+                  total_duration_ns: int | None = None,
+                  prompt_eval_duration_ns: int | None = None, now: float) -> None:
         """Fold one run's figures (Ollama's final response fields) into the
         backend's moving averages. Figures that are missing or implausible are
-        skipped; a load under 50 ms was no real load and teaches no speed."""
+        skipped; a load under 50 ms was no real load and teaches no speed.
+
+        The time to first token learned is that of the model in place: the
+        router adds the load and the queue it expects on top of it, so the
+        measured one less `load_duration` (Ollama's: the scheduler's wait and
+        the load) and less the wait for a slot (what `total_duration` has
+        beyond the load, the prompt's evaluation and the generation)."""
         b = slot(self.learned, backend)
         if (pos(size_bytes) and pos(load_duration_ns)
                 and load_duration_ns is not None and load_duration_ns > MIN_LOAD_NS
@@ -55,7 +62,11 @@ class LearnedMixin:
             _ema(slot(slot(b, "tps"), model), tps, now)
         if ttft_s is not None and isinstance(ttft_s, int | float) and math.isfinite(ttft_s) \
                 and ttft_s >= 0:
-            _ema(slot(b, "ttft"), float(ttft_s), now)
+            ready = float(ttft_s) - _ns_s(load_duration_ns)
+            parts = (load_duration_ns, prompt_eval_duration_ns, eval_duration_ns)
+            if pos(total_duration_ns) and all(pos(x) or x == 0 for x in parts):
+                ready -= max(0.0, _ns_s(total_duration_ns) - sum(_ns_s(x) for x in parts))
+            _ema(slot(b, "ttft"), max(0.0, ready), now)
 
     def learn_heat(self, backend: str, before: dict[str, Any], after: dict[str, Any], *,
                    now: float) -> None:
@@ -147,6 +158,11 @@ def _unseen(e: Any, now: float) -> bool:
 
 def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _ns_s(ns: Any) -> float:
+    """Nanoseconds (an Ollama duration) as seconds; 0 for a missing or odd one."""
+    return float(ns) / 1e9 if pos(ns) else 0.0
 
 
 def pos(v: Any) -> bool:

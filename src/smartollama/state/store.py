@@ -29,8 +29,7 @@ reads, and ``history.jsonl`` (`smartollama.state.history`), which only
   :func:`~smartollama.state.history.prompt_fields`); host credentials
   (``headers``, ``authorization``) are dropped from anything recorded.
 
-Only the standard library (and `smartollama.record`) is imported here (no
-pydantic, no rich): every call reads ``state.json``.
+Only the standard library and the records are imported here: every call reads ``state.json``.
 """
 
 from __future__ import annotations
