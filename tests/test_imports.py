@@ -33,9 +33,10 @@ HEAVY = ("pydantic", "httpx", "httpcore", "rich", "click", "pynvml", "psutil",
 
 #: what a warm call (nothing to refresh, no terminal) does without, on top of HEAVY:
 #: `typing` (~4 ms on a 2-core machine; the modules name its types for type checkers
-#: only, under `TYPE_CHECKING = False`), and threading and importlib (~1 ms: for the
-#: probes, the parallel refresh and the spinner)
-WARM_ONLY = ("typing", "threading", "importlib")
+#: only, under `TYPE_CHECKING = False`), threading and importlib (~1 ms: for the
+#: probes, the parallel refresh and the spinner), and socket (~3 ms: `http1` speaks
+#: through `_socket`, its C core, to an http:// host)
+WARM_ONLY = ("typing", "threading", "importlib", "socket")
 
 
 def imported(*args: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:

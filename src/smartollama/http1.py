@@ -6,7 +6,9 @@ runs before every prompt, and what it imports is felt. Measured with
 line module pulls in click, rich and pygments when rich is installed) and
 ~46 ms more for the CA-bundle TLS context each `httpx.Client` builds, plain
 http hosts too; `http.client` ~18 ms, most of it `email.parser` and `ssl`
-(imported at module level whatever the scheme); `socket` ~4 ms. Ollama's API
+(imported at module level whatever the scheme); `socket` ~3 ms, most of it
+the enums it builds and `selectors`, so the client speaks through its C core,
+`_socket` (`socket` and `ssl` are imported for an ``https://`` host). Ollama's API
 needs little: one request per connection (``Connection: close``), a body by
 Content-Length, chunks (its streams) or up to the close, basic authentication
 and headers; `ssl` (with certifi's CA bundle when installed, as httpx uses)
@@ -21,8 +23,9 @@ broke or spoke something else), all `TransportError`; `InvalidURL`.
 
 from __future__ import annotations
 
+import _socket
+import io
 import json
-import socket
 from collections.abc import Iterator
 
 TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
@@ -136,18 +139,18 @@ class Transport:
 
     # -- internals ------------------------------------------------------------------
 
-    def _connect(self, connect: float | None, read: float | None) -> socket.socket:
+    def _connect(self, connect: float | None, read: float | None) -> _socket.socket:
         host = self.host
         try:
             # bytes: getaddrinfo encodes a str with the idna codec, ~2 ms to import
             name = host.encode("ascii") if host.isascii() else host.encode("idna")
-            sock = socket.create_connection((name, self.port), timeout=connect)  # type: ignore[arg-type]
+            sock = _create_connection(name, self.port, connect)
         except TimeoutError as e:
             raise ConnectTimeout(str(e) or "timed out connecting") from None
         except (OSError, UnicodeError) as e:
             raise ConnectError(str(e) or type(e).__name__) from None
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             if self.scheme == "https":
                 sock.settimeout(connect)
                 sock = _tls(sock, name.decode("ascii"))
@@ -160,7 +163,7 @@ class Transport:
             raise ConnectError(str(e) or type(e).__name__) from None
         return sock
 
-    def _send(self, sock: socket.socket, method: str, path: str, body: Any) -> None:
+    def _send(self, sock: _socket.socket, method: str, path: str, body: Any) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         authority = f"[{self.host}]" if ":" in self.host else self.host
         if self.port != (443 if self.scheme == "https" else 80):
@@ -201,10 +204,30 @@ def get_text(url: str, *, timeout: float | None, headers: dict[str, str] | None 
     raise RemoteProtocolError(f"more than {max_redirects} redirects")
 
 
-def _tls(sock: socket.socket, server_hostname: str) -> socket.socket:
+def _create_connection(name: bytes, port: int, timeout: float | None) -> _socket.socket:
+    """`socket.create_connection` on the C socket: the first of the host's addresses
+    that connects (the first one's error when none does)."""
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
+                                                                _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as e:
+            sock.close()
+            errors.append(e)
+    raise errors[0] if errors else OSError("getaddrinfo returned no address")
+
+
+def _tls(raw: _socket.socket, server_hostname: str) -> _socket.socket:
     """The socket wrapped for an https host: the system's CA certificates and
-    certifi's bundle where it is installed (ssl is imported only here)."""
+    certifi's bundle where it is installed (ssl, and socket for it, imported only here)."""
+    import socket
     import ssl
+
+    sock = socket.socket(fileno=raw.detach())
 
     ctx = ssl.create_default_context()
     try:
@@ -219,9 +242,9 @@ def _tls(sock: socket.socket, server_hostname: str) -> socket.socket:
 class Response:
     """A response whose status line and headers are read; the body is read on demand."""
 
-    def __init__(self, sock: socket.socket, method: str) -> None:
+    def __init__(self, sock: _socket.socket, method: str) -> None:
         self._sock = sock
-        self._file = sock.makefile("rb")
+        self._file = io.BufferedReader(_Reader(sock))   # as `sock.makefile("rb")`
         self.status, self.headers = self._head()
         self._method = method
         self._body: bytes | None = None
@@ -352,3 +375,16 @@ class Response:
             raise ReadTimeout(str(e) or "timed out") from None
         except OSError as e:
             raise ReadError(str(e) or type(e).__name__) from None
+
+
+class _Reader(io.RawIOBase):
+    """The socket's reads for a BufferedReader (what `socket.makefile` builds on)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
