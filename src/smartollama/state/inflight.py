@@ -66,6 +66,10 @@ class InFlight:
                         0o600, dir_fd=fd)
             try:
                 os.write(f, data)
+            except OSError:     # a full disk: no half mark left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=fd)
+                raise
             finally:
                 os.close(f)
         except OSError:
@@ -79,8 +83,11 @@ class InFlight:
         """The request is over: its mark is removed (nothing when there is none)."""
         self.begun.discard((backend, request_id))
         with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self._dir, _name(os.getpid() if pid is None else pid,
-                                                    request_id)))
+            fd = self._open_dir(create=False)
+            try:
+                os.unlink(_name(os.getpid() if pid is None else pid, request_id), dir_fd=fd)
+            finally:
+                os.close(fd)
 
     def live(self, now: float) -> dict[str, list[float | None]]:
         """backend → one entry per request running on it now (live processes, under
