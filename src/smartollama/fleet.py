@@ -73,6 +73,8 @@ class Learned:
     #: average, and its sample count
     heat_rise: dict[str, float] = field(default_factory=dict)
     heat_samples: dict[str, int] = field(default_factory=dict)
+    #: model → the times (epoch s) of its last runs here, oldest first
+    uses: dict[str, list[float]] = field(default_factory=dict)
 
 
 @record(kw_only=False)

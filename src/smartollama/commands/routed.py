@@ -67,11 +67,8 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
     )
     if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
         opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
-    if keepalive is None and env.config.preload:  # the schedule's stay, not Ollama's 5 minutes
-        from smartollama.schedule import scheduled_keep_alive
-
-        opts.keepalive = scheduled_keep_alive(env.config.preload, verdict.model_used or model,
-                                              env.now())
+    if keepalive is None:   # the schedule's stay, or its use's, not Ollama's 5 minutes
+        opts.keepalive = _keep_alive(env, verdict, verdict.model_used or model)
     if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 
@@ -83,6 +80,16 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
             env.stderr.write(verdict.to_json() + "\n")
         env.warn_state()
     return 0
+
+
+def _keep_alive(env: Environment, verdict: Verdict, model: str) -> str | None:
+    """The keep-alive a run sends when it names none (schedule.keep_alive_now), from
+    the model's past runs on its backend and its `/api/ps` row there."""
+    from smartollama import api
+    from smartollama.schedule import keep_alive_now
+
+    return keep_alive_now(env.config, model, env.now(), api.snapshot_of(verdict),
+                          verdict.backend_used)
 
 
 def route(model: str, think: str | None, verbose: bool, **routing: Any) -> int:

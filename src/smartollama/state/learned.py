@@ -21,6 +21,11 @@ OBSERVED_PER_BACKEND = 64
 EMA_MIN_ALPHA = 0.2
 #: figures for a model (and observations) not seen for this long are dropped
 UNSEEN_MAX_AGE_S = 30 * 86_400.0
+#: the times of a model's last runs kept per backend (for the keep-alive its use asks)
+USES_KEPT = 12
+#: the rise counted against a mode's limit: its average and this many times its
+#: average deviation (as TCP times a round trip: a run longer than most goes further)
+HEAT_DEVIATIONS = 1.0
 #: the readings that follow the heat a run makes, whose rise over a run is learned
 #: (utilisation is left out: it reads ~100 % under load on every host)
 HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
@@ -29,8 +34,8 @@ HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
 class LearnedMixin:
     """`State`'s ``learned`` and ``observed`` fields."""
 
-    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "heat": {field: ema}};
-    #: ema = {"v", "n", "t"}
+    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "heat": {field: ema},
+    #: "uses": {model: [epoch s of its last runs]}}; ema = {"v", "n", "t"}
     learned: dict[str, Any]
     #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
     observed: dict[str, Any]
@@ -50,6 +55,10 @@ class LearnedMixin:
         the load) and less the wait for a slot (what `total_duration` has
         beyond the load, the prompt's evaluation and the generation)."""
         b = slot(self.learned, backend)
+        uses = slot(b, "uses")
+        kept = uses.get(model)
+        kept = [t for t in kept if _finite(t)] if isinstance(kept, list) else []
+        uses[model] = [*kept, now][-USES_KEPT:]
         if (pos(size_bytes) and pos(load_duration_ns)
                 and load_duration_ns is not None and load_duration_ns > MIN_LOAD_NS
                 and size_bytes is not None):
@@ -77,7 +86,11 @@ class LearnedMixin:
             if isinstance(a, int | float) and isinstance(b, int | float) \
                     and _finite(a) and _finite(b):
                 heat = slot(slot(self.learned, backend), "heat")
-                _ema(slot(heat, fld), float(a) - float(b), now)
+                rise, entry = float(a) - float(b), slot(heat, fld)
+                # the deviation from the average so far (the first run: none)
+                dev = abs(rise - float(entry["v"])) if ema_ok(entry) else 0.0
+                _ema(entry, rise, now)
+                _ema(slot(slot(slot(self.learned, backend), "heat_dev"), fld), dev, now)
 
     def learned_figures(self, backend: str) -> Learned:
         from smartollama.fleet import Learned
@@ -98,12 +111,19 @@ class LearnedMixin:
                 if ema_ok(e):
                     out.tokens_per_s[model] = float(e["v"])
                     out.tps_samples[model] = int(e["n"])
+        uses: Any = b.get("uses")
+        if isinstance(uses, dict):
+            for model, times in uses.items():
+                if isinstance(times, list):
+                    out.uses[model] = [float(t) for t in times if _finite(t)]
         heat: Any = b.get("heat")
         if isinstance(heat, dict):
             for fld in HEAT_FIELDS:
                 h: Any = heat.get(fld)
                 if ema_ok(h):
-                    out.heat_rise[fld] = float(h["v"])
+                    d: Any = (b.get("heat_dev") or {}).get(fld)
+                    dev = float(d["v"]) if ema_ok(d) else 0.0
+                    out.heat_rise[fld] = float(h["v"]) + HEAT_DEVIATIONS * dev
                     out.heat_samples[fld] = int(h["n"])
         return out
 
@@ -139,6 +159,11 @@ class LearnedMixin:
             if isinstance(tps, dict):
                 for model in [m for m, e in tps.items() if _unseen(e, now)]:
                     del tps[model]
+            uses = b.get("uses") if isinstance(b, dict) else None
+            if isinstance(uses, dict):
+                for model in [m for m, ts in uses.items() if not isinstance(ts, list) or not ts
+                              or not _finite(ts[-1]) or now - ts[-1] > UNSEEN_MAX_AGE_S]:
+                    del uses[model]
         for b in self.observed.values():
             if isinstance(b, dict):
                 for k in [k for k, e in b.items() if _unseen(e, now)]:
