@@ -183,7 +183,7 @@ class Reference:
             v = st.reading.get(fld)
             if (v is None and deny) or (v is not None and v > lim):
                 c.mode_broken.append(fld)
-            elif v is not None and self.heats_past(st.learned, fld, v, lim):
+            elif v is not None and self.heats_past(st.learned, fld, v, lim, st.in_flight):
                 c.mode_broken.append(fld)
                 c.mode_predicted.append(fld)
         ignore = r is not None and r.ignore_efficiency_mode and not r.respect_efficiency_mode
@@ -196,12 +196,13 @@ class Reference:
         return c
 
     @staticmethod
-    def heats_past(learned: Learned, fld: str, now: float, lim: float) -> bool:
+    def heats_past(learned: Learned, fld: str, now: float, lim: float, in_flight: int) -> bool:
         """DESIGN's learned soft limit: the reading now plus how far it rose over the
-        runs there passes the limit, once three runs or more taught that rise."""
+        runs there (once for this request and once for each in flight) passes the
+        limit, once three runs or more taught that rise."""
         if learned.heat_samples.get(fld, 0) < 3 or fld not in learned.heat_rise:
             return False
-        return now + learned.heat_rise[fld] > lim
+        return now + learned.heat_rise[fld] * (1 + in_flight) > lim
 
     def needs(self, m: str) -> tuple[str, ...]:
         """The request's capabilities; a stand-in also does what the named model does."""

@@ -276,7 +276,7 @@ KNOWN_MISSES = {
 COMPLIANCE_BELOW = {"laptop"}
 #: the least mode compliance sollama keeps on each trace: on the laptop, what deciding
 #: with the heat learned under load buys (93.2 % when only the reading of the moment counted)
-COMPLIANCE_AT_LEAST = {"tower": 0.96, "laptop": 0.975}
+COMPLIANCE_AT_LEAST = {"tower": 0.96, "laptop": 0.985}
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
