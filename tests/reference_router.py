@@ -162,8 +162,12 @@ class Reference:
         tps = learned if learned else estimate.offload_tokens_per_s(
             estimate.default_tokens_per_s(b.hardware, params), share)
         load = 0.0 if loaded else n / speed
-        ttft = (max(st.learned.ttft_s, 0.0) if st.learned.ttft_s is not None and
-                st.learned.ttft_samples > 0 else estimate.default_ttft_s(params))
+        ptps = st.learned.prompt_tokens_per_s.get(m)
+        if self.req.prompt_tokens and ptps:     # this prompt at the speed learned for it
+            ttft = self.req.prompt_tokens / ptps
+        else:
+            ttft = (max(st.learned.ttft_s, 0.0) if st.learned.ttft_s is not None and
+                    st.learned.ttft_samples > 0 else estimate.default_ttft_s(params))
         per = ttft + TOKENS / max(tps, 0.1)
         ahead = (st.in_flight - b.num_parallel + 1 if st.in_flight >= b.num_parallel
                  else 1 if evicted and st.in_flight > 0 else 0)

@@ -519,3 +519,11 @@ def test_a_request_in_flight_records_when_its_decision_expects_it_to_end() -> No
     assert st.in_flight_busy("gpu", 200.0) == [0.0]             # overdue: any moment now
     st.end_request("gpu", "a")
     assert st.in_flight_busy("gpu", 105.0) == []
+
+
+def test_prompt_speed_is_learned_per_model() -> None:
+    st = State()
+    st.learn_run("gpu", "llama3:8b", prompt_eval_count=1000, prompt_eval_duration_ns=500_000_000,
+                 now=1.0)
+    st.learn_run("gpu", "llama3:8b", prompt_eval_count=0, prompt_eval_duration_ns=1, now=2.0)
+    assert st.learned_figures("gpu").prompt_tokens_per_s == {"llama3:8b": 2000.0}

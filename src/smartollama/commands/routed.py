@@ -47,7 +47,7 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
 
     text, images, image = extract(text, env.stderr)
     needs = (*_needs(think), *(("vision",) if image else ()))
-    request = build_request(model, env, needs=needs, **_routing(routing))
+    request = build_request(model, env, needs=needs, prompt_chars=len(text), **_routing(routing))
     verdict = _route_or_pull(request, env, prompt=text)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
         report(verdict, env)
@@ -143,12 +143,18 @@ def _routing(routing: dict[str, Any]) -> dict[str, Any]:
     return {k: routing.get(k) for k in keys}
 
 
+#: characters per token, roughly, in the prompts of the models Ollama runs
+CHARS_PER_TOKEN = 4
+
+
 def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
                   task: str | None, min_quality: float | None, policy: str | None,
                   backend_id: str | None, num_ctx: int | None,
-                  interactive: bool = True, needs: tuple[str, ...] = ()) -> Request:
+                  interactive: bool = True, needs: tuple[str, ...] = (),
+                  prompt_chars: int = 0) -> Request:
     """The request as the router sees it; ``interactive``: a person may be asked
-    (policy `ask`) when both stdin and stderr are a terminal."""
+    (policy `ask`) when both stdin and stderr are a terminal; ``prompt_chars``: the
+    prompt's length (its tokens are estimated from it, about four characters each)."""
     from smartollama.api import nonce
     from smartollama.app import current_mode
     from smartollama.fleet import Request
@@ -158,7 +164,7 @@ def build_request(model: str, env: Environment, *, mode: str | None, urgency: st
         urgency=urgency or "interactive",
         task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
         num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
-        nonce=nonce(), needs=needs,
+        nonce=nonce(), needs=needs, prompt_tokens=-(-prompt_chars // CHARS_PER_TOKEN) or None,
     )
 
 

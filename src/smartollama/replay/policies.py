@@ -52,7 +52,8 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
             env[:] = [SimEnvironment(config, sim, explain=explain)]
         request = Request(model=r.model, mode=mode, urgency=r.urgency, task=r.task,
                           min_quality=r.min_quality, policy=r.policy or policy,
-                          answer_tokens=r.answer_tokens, nonce=f"{index:012x}")
+                          answer_tokens=r.answer_tokens, prompt_tokens=r.prompt_tokens,
+                          nonce=f"{index:012x}")
         try:
             v = api.route(request, env[0])
         except SollamaError:        # fits nowhere, and no substitute allowed

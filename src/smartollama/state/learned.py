@@ -34,7 +34,8 @@ HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
 class LearnedMixin:
     """`State`'s ``learned`` and ``observed`` fields."""
 
-    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "heat": {field: ema},
+    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "ptps": {model: ema},
+    #: "heat": {field: ema},
     #: "uses": {model: [epoch s of its last runs]}}; ema = {"v", "n", "t"}
     learned: dict[str, Any]
     #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
@@ -44,7 +45,8 @@ class LearnedMixin:
                   load_duration_ns: int | None = None, eval_count: int | None = None,
                   eval_duration_ns: int | None = None, ttft_s: float | None = None,
                   total_duration_ns: int | None = None,
-                  prompt_eval_duration_ns: int | None = None, now: float) -> None:
+                  prompt_eval_duration_ns: int | None = None,
+                  prompt_eval_count: int | None = None, now: float) -> None:
         """Fold one run's figures (Ollama's final response fields) into the
         backend's moving averages. Figures that are missing or implausible are
         skipped; a load under 50 ms was no real load and teaches no speed.
@@ -67,6 +69,10 @@ class LearnedMixin:
         if pos(eval_count) and pos(eval_duration_ns) and eval_count and eval_duration_ns:
             tps = eval_count / (eval_duration_ns / 1e9)
             _ema(slot(slot(b, "tps"), model), tps, now)
+        if pos(prompt_eval_count) and pos(prompt_eval_duration_ns) and prompt_eval_count \
+                and prompt_eval_duration_ns:
+            ptps = prompt_eval_count / (prompt_eval_duration_ns / 1e9)
+            _ema(slot(slot(b, "ptps"), model), ptps, now)
         if ttft_s is not None and isinstance(ttft_s, int | float) and math.isfinite(ttft_s) \
                 and ttft_s >= 0:
             ready = float(ttft_s) - _ns_s(load_duration_ns)
@@ -111,6 +117,11 @@ class LearnedMixin:
                 if ema_ok(e):
                     out.tokens_per_s[model] = float(e["v"])
                     out.tps_samples[model] = int(e["n"])
+        ptps: Any = b.get("ptps")
+        if isinstance(ptps, dict):
+            for model, e in ptps.items():
+                if ema_ok(e):
+                    out.prompt_tokens_per_s[model] = float(e["v"])
         uses: Any = b.get("uses")
         if isinstance(uses, dict):
             for model, times in uses.items():
@@ -155,10 +166,11 @@ class LearnedMixin:
         """Per-model figures and observations unseen for 30 days go; so does a
         backend left with nothing."""
         for b in list(self.learned.values()):
-            tps = b.get("tps") if isinstance(b, dict) else None
-            if isinstance(tps, dict):
-                for model in [m for m, e in tps.items() if _unseen(e, now)]:
-                    del tps[model]
+            for per_model in ("tps", "ptps"):
+                tps = b.get(per_model) if isinstance(b, dict) else None
+                if isinstance(tps, dict):
+                    for model in [m for m, e in tps.items() if _unseen(e, now)]:
+                        del tps[model]
             uses = b.get("uses") if isinstance(b, dict) else None
             if isinstance(uses, dict):
                 for model in [m for m, ts in uses.items() if not isinstance(ts, list) or not ts
