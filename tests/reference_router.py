@@ -162,8 +162,12 @@ class Reference:
         tps = learned if learned else estimate.offload_tokens_per_s(
             estimate.default_tokens_per_s(b.hardware, params), share)
         load = 0.0 if loaded else n / speed
-        ttft = (max(st.learned.ttft_s, 0.0) if st.learned.ttft_s is not None and
-                st.learned.ttft_samples > 0 else estimate.default_ttft_s(params))
+        ptps = st.learned.prompt_tokens_per_s.get(m)
+        if self.req.prompt_tokens and ptps:     # this prompt at the speed learned for it
+            ttft = self.req.prompt_tokens / ptps
+        else:
+            ttft = (max(st.learned.ttft_s, 0.0) if st.learned.ttft_s is not None and
+                    st.learned.ttft_samples > 0 else estimate.default_ttft_s(params))
         per = ttft + TOKENS / max(tps, 0.1)
         ahead = (st.in_flight - b.num_parallel + 1 if st.in_flight >= b.num_parallel
                  else 1 if evicted and st.in_flight > 0 else 0)
@@ -183,7 +187,7 @@ class Reference:
             v = st.reading.get(fld)
             if (v is None and deny) or (v is not None and v > lim):
                 c.mode_broken.append(fld)
-            elif v is not None and self.heats_past(st.learned, fld, v, lim):
+            elif v is not None and self.heats_past(st.learned, fld, v, lim, st.in_flight):
                 c.mode_broken.append(fld)
                 c.mode_predicted.append(fld)
         ignore = r is not None and r.ignore_efficiency_mode and not r.respect_efficiency_mode
@@ -196,12 +200,13 @@ class Reference:
         return c
 
     @staticmethod
-    def heats_past(learned: Learned, fld: str, now: float, lim: float) -> bool:
+    def heats_past(learned: Learned, fld: str, now: float, lim: float, in_flight: int) -> bool:
         """DESIGN's learned soft limit: the reading now plus how far it rose over the
-        runs there passes the limit, once three runs or more taught that rise."""
+        runs there (once for this request and once for each in flight) passes the
+        limit, once three runs or more taught that rise."""
         if learned.heat_samples.get(fld, 0) < 3 or fld not in learned.heat_rise:
             return False
-        return now + learned.heat_rise[fld] > lim
+        return now + learned.heat_rise[fld] * (1 + in_flight) > lim
 
     def needs(self, m: str) -> tuple[str, ...]:
         """The request's capabilities; a stand-in also does what the named model does."""

@@ -296,3 +296,35 @@ def test_the_schedule_keeps_a_model_to_the_end_of_its_window() -> None:
     assert scheduled_keep_alive_s(rules, "tinyllama:1b", 23) == 10 * 3600.0   # past midnight
     assert scheduled_keep_alive_s(rules, "qwen2.5-coder:7b", 17) is None      # window over
     assert scheduled_keep_alive_s(rules, "mistral:7b", 10) is None            # not named
+
+
+def test_the_keep_alive_a_models_use_asks() -> None:
+    from smartollama.schedule import use_keep_alive_s
+
+    now = 100_000.0
+    every = lambda gap, n: [now - gap * i for i in range(n, 0, -1)]  # noqa: E731
+    assert use_keep_alive_s(every(600, 3), now) == 780.0        # 10 min apart: 13 min
+    assert use_keep_alive_s(every(600, 2), now) is None         # two gaps: too few to tell
+    assert use_keep_alive_s(every(200, 5), now) is None         # Ollama's 5 minutes do
+    assert use_keep_alive_s(every(2400, 5), now) is None        # 40 min apart: not held
+    # three in four gaps count: one long pause does not end it
+    assert use_keep_alive_s([now - 9000, now - 1800, now - 1200, now - 600], now) == 780.0
+
+
+def test_the_keep_alive_a_run_sends() -> None:
+    from smartollama.config import Config, PreloadRule, Routing
+    from smartollama.schedule import keep_alive_s
+
+    now = 100_000.0
+    uses = [now - 1800, now - 1200, now - 600]
+    config = Config(preload=[PreloadRule(hours="09-17", models=["llama3:8b"])])
+    assert keep_alive_s(config, "llama3:8b", 16, 0.0, uses=uses, now=now) == 3600.0  # the window's
+    assert keep_alive_s(config, "llama3:8b", 17, 0.0, uses=uses, now=now) == 780.0   # its use's
+    assert keep_alive_s(config, "llama3:8b", 17, 0.0) is None
+    # the server keeps it longer already (OLLAMA_KEEP_ALIVE=-1: Ollama shows year 2318)
+    assert keep_alive_s(config, "llama3:8b", 17, 0.0, uses=uses, now=now,
+                        expires_at="2318-01-01T00:00:00.000000001Z") is None
+    assert keep_alive_s(config, "llama3:8b", 17, 0.0, uses=uses, now=now,
+                        expires_at=now + 60) == 780.0
+    off = Config(routing=Routing(keep_alive_from_use=False))
+    assert keep_alive_s(off, "llama3:8b", 17, 0.0, uses=uses, now=now) is None

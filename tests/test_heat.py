@@ -79,3 +79,18 @@ def test_quiet_mode_keeps_off_a_card_whose_fan_rises_under_load(laptop: Fleet) -
     assert why.returncode == 0, why.stderr
     text = " ".join(why.stdout.split())
     assert "laptop-igpu" in text and "under load here (learned from" in text
+
+
+def test_the_rise_counts_once_more_for_each_request_in_flight() -> None:
+    """Serving the requests in flight first keeps a card under load that much longer,
+    and one begun a moment ago has not shown in the reading yet."""
+    from smartollama.fleet import BackendState, Learned, Reading
+    from smartollama.routing.compliance import under_load
+
+    st = BackendState(id="gpu", reading=Reading(source="test", fan_pct=30.0),
+                      learned=Learned(heat_rise={"fan_pct": 6.0}, heat_samples={"fan_pct": 3}))
+    assert under_load(st, "fan_pct") == (36.0, 3)       # within quiet's 40 %
+    st.in_flight = 1
+    assert under_load(st, "fan_pct") == (42.0, 3)       # past it
+    st.learned.heat_samples["fan_pct"] = 2              # too few runs to go by
+    assert under_load(st, "fan_pct") is None

@@ -830,3 +830,27 @@ def test_a_predicted_fan_is_shown_at_most_100_percent() -> None:
     entry = next(e for e in v.fallback_chain if e.backend == "ollama-nvidia")
     assert [(x.value, x.predicted) for x in entry.violations or []] == [(100.0, True)]
     assert "fan reaches ~100% under load here" in entry.reason
+
+
+def test_a_long_prompt_goes_where_prompts_are_evaluated_fast() -> None:
+    """The first token's estimate is this prompt at the speed prompts were evaluated
+    for the model on each host (learned from Ollama's prompt_eval_*), when both are
+    known: a short prompt stays on the iGPU that holds the model loaded, a long one
+    goes to the card that reads it 15 times faster, though it must load it there."""
+    config = cfg()
+    loaded = {"llama3:8b": LoadedModel(name="llama3:8b", size_bytes=int(4.66e9),
+                                       size_vram_bytes=int(4.66e9))}
+    snap = notes_snapshot(nvidia_fan=30.0)
+    snap.backends["ollama-igpu"].loaded = loaded
+    snap.backends["ollama-igpu"].learned = Learned(prompt_tokens_per_s={"llama3:8b": 200.0},
+                                                   tokens_per_s={"llama3:8b": 20.0},
+                                                   tps_samples={"llama3:8b": 3})
+    snap.backends["ollama-nvidia"].learned = Learned(prompt_tokens_per_s={"llama3:8b": 3000.0},
+                                                     tokens_per_s={"llama3:8b": 20.0},
+                                                     tps_samples={"llama3:8b": 3})
+    short = Request(model="llama3:8b", mode="balanced", prompt_tokens=50, answer_tokens=50)
+    assert decide(short, snap, config).backend_used == "ollama-igpu"
+    long = dataclasses.replace(short, prompt_tokens=8000)   # 40 s on the iGPU, 2.7 s there
+    v = decide(long, snap, config)
+    assert v.backend_used == "ollama-nvidia"
+    assert v.estimate.wait_s is not None and v.estimate.wait_s < 10

@@ -205,6 +205,15 @@ def build_case(seed: int) -> tuple[Config, FleetSnapshot, Request]:
         num_ctx=rng.choice([None, 2048, 4096, 16384]),
         can_ask=rng.random() < 0.5, nonce=f"{rng.getrandbits(48):012x}",
         needs=rng.choice([("thinking",), ("tools",)]) if rng.random() < 0.08 else ())
+    # the prompt's length, and how fast hosts evaluated prompts: drawn apart (the rest of
+    # a seed's case stays as it was)
+    extra = random.Random(seed ^ 0x9A0B)
+    if extra.random() < 0.5:
+        req = dataclasses.replace(req, prompt_tokens=extra.choice([40, 800, 6000]))
+        for st in snap.backends.values():
+            for m in list(st.models)[:2]:
+                if extra.random() < 0.5:
+                    st.learned.prompt_tokens_per_s[m] = round(extra.uniform(50.0, 3000.0), 1)
     return config, snap, req
 
 

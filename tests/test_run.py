@@ -428,3 +428,30 @@ def test_a_model_the_schedule_keeps_loaded_is_run_with_the_windows_keep_alive(
     from smartollama import goduration
 
     assert 3600 < goduration.parse(sent[0]) / 1e9 <= 3 * 3600, sent[0]    # to the window's end
+
+
+def test_a_model_run_every_few_minutes_is_kept_loaded_until_its_next_run(
+        single_fleet: object) -> None:
+    """Its last runs came 10 minutes apart: the run keeps it for 13 minutes (the usual
+    gap and a quarter more), not Ollama's 5; `keep_alive_from_use = false` sends none."""
+    import time as _time
+
+    assert run_sollama("run", "llama3:8b", "hi").returncode == 0      # the state exists
+    state_file = Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json"
+    state = json.loads(state_file.read_text())
+    now = _time.time()
+    state["learned"]["ollama"]["uses"]["llama3:8b"] = [now - 1800, now - 1200, now - 600]
+    state_file.write_text(json.dumps(state))
+    assert run_sollama("run", "llama3:8b", "hi").returncode == 0
+    assert generate_bodies(single_fleet, "ollama")[-1]["keep_alive"] == "13m0s"
+    assert run_sollama("run", "mistral:7b", "hi").returncode == 0     # used once: the server's
+    assert "keep_alive" not in generate_bodies(single_fleet, "ollama")[-1]
+    from smartollama.sim.fleet import dumps_toml
+
+    data = single_fleet.config()  # type: ignore[attr-defined]
+    data.setdefault("routing", {})["keep_alive_from_use"] = False
+    Path(os.environ["SOLLAMA_CONFIG"]).write_text(dumps_toml(data))
+    state["learned"]["ollama"]["uses"]["llama3:8b"] = [now - 1800, now - 1200, now - 600]
+    state_file.write_text(json.dumps(state))
+    assert run_sollama("run", "llama3:8b", "hi").returncode == 0
+    assert "keep_alive" not in generate_bodies(single_fleet, "ollama")[-1]

@@ -355,14 +355,15 @@ def test_a_short_load_is_no_real_load() -> None:
 
 def test_learned_heat_rise_per_reading(store: StateStore) -> None:
     with store.update() as st:
-        # fan 30 → 50, then 32 → 48: a rise of 20, then 16 (average 18); the
+        # fan 30 → 50, then 32 → 48: a rise of 20, then 16 (average 18), 4 off the
+        # average so far (deviations 0, then 4: average 2), counted as 18 + 2; the
         # temperature is missing after the second run; power is not a number
         st.learn_heat("gpu", {"fan_pct": 30, "temp_c": 45, "power_w": 10},
                       {"fan_pct": 50.0, "temp_c": 60, "power_w": 95, "util_pct": 99}, now=1.0)
         st.learn_heat("gpu", {"fan_pct": 32, "temp_c": 50, "power_w": True},
                       {"fan_pct": 48, "power_w": float("nan")}, now=2.0)
     f = store.read().learned_figures("gpu")
-    assert f.heat_rise == {"fan_pct": pytest.approx(18.0), "temp_c": 15.0, "power_w": 85.0}
+    assert f.heat_rise == {"fan_pct": pytest.approx(20.0), "temp_c": 15.0, "power_w": 85.0}
     assert f.heat_samples == {"fan_pct": 2, "temp_c": 1, "power_w": 1}
     assert store.read().learned_figures("other").heat_rise == {}
 
@@ -542,3 +543,11 @@ def test_a_request_in_flight_records_when_its_decision_expects_it_to_end(tmp_pat
     assert sorted(marks.live(200.0)["gpu"], key=str) == [0.0, None]     # overdue: any moment now
     marks.end("gpu", "a")
     assert marks.live(105.0) == {"gpu": [None]}
+
+
+def test_prompt_speed_is_learned_per_model() -> None:
+    st = State()
+    st.learn_run("gpu", "llama3:8b", prompt_eval_count=1000, prompt_eval_duration_ns=500_000_000,
+                 now=1.0)
+    st.learn_run("gpu", "llama3:8b", prompt_eval_count=0, prompt_eval_duration_ns=1, now=2.0)
+    assert st.learned_figures("gpu").prompt_tokens_per_s == {"llama3:8b": 2000.0}

@@ -87,6 +87,9 @@ class Routing:
     #: cloud models (prompts leave the machine): "never" (only when named),
     #: "fallback" (also after every local choice), "allow" (like any model)
     cloud: Literal["never", "fallback", "allow"] = "never"
+    #: a model run every few minutes is kept loaded until its next run is due
+    #: (schedule.use_keep_alive_s), not for Ollama's 5 minutes
+    keep_alive_from_use: bool = True
 
 
 @record(frozen=True)

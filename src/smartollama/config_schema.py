@@ -57,6 +57,7 @@ class Routing(_Strict):
     #: cloud models (prompts leave the machine): "never" (only when named),
     #: "fallback" (also after every local choice), "allow" (like any model)
     cloud: Literal["never", "fallback", "allow"] = "never"
+    keep_alive_from_use: bool = True
 
 
 class TelemetryConfig(_Strict):

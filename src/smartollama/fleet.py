@@ -68,11 +68,15 @@ class Learned:
     ttft_samples: int = 0
     tokens_per_s: dict[str, float] = field(default_factory=dict)   # per model
     tps_samples: dict[str, int] = field(default_factory=dict)
+    #: how fast a prompt is evaluated, tokens/s, per model (Ollama's prompt_eval_*)
+    prompt_tokens_per_s: dict[str, float] = field(default_factory=dict)
     #: how far the host's readings rise while it serves a run (the reading at its
     #: end less the one before it): field ("fan_pct", "temp_c", "power_w") → moving
     #: average, and its sample count
     heat_rise: dict[str, float] = field(default_factory=dict)
     heat_samples: dict[str, int] = field(default_factory=dict)
+    #: model → the times (epoch s) of its last runs here, oldest first
+    uses: dict[str, list[float]] = field(default_factory=dict)
 
 
 @record(kw_only=False)
@@ -112,6 +116,8 @@ class Request:
     can_ask: bool = False           # a terminal is there to ask on (policy "ask")
     nonce: str = ""                 # 12 hex digits: the verdict id's randomness (else a hash)
     answer_tokens: int | None = None    # expected answer length (ranking's cost); None: 256
+    #: the prompt's length in tokens, when known (the first token's estimate)
+    prompt_tokens: int | None = None
     #: capabilities the request needs ("thinking" for --think, "vision" for an image,
     #: "tools", "embedding"): a model without one of them is not a candidate
     needs: tuple[str, ...] = ()

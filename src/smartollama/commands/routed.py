@@ -49,7 +49,7 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
 
     text, images, image = extract(text, env.stderr)
     needs = (*_needs(think), *(("vision",) if image else ()))
-    request = build_request(model, env, needs=needs, **_routing(routing))
+    request = build_request(model, env, needs=needs, prompt_chars=len(text), **_routing(routing))
     verdict = _route_or_pull(request, env, prompt=text)
     if not routing.get("as_json") and (not routing.get("quiet") or verdict.changed):
         report(verdict, env)
@@ -69,11 +69,8 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
     )
     if request.num_ctx or env.config.num_ctx:     # planned for: sent (else the server picks)
         opts.options["num_ctx"] = request.num_ctx or env.config.num_ctx
-    if keepalive is None and env.config.preload:  # the schedule's stay, not Ollama's 5 minutes
-        from smartollama.schedule import scheduled_keep_alive
-
-        opts.keepalive = scheduled_keep_alive(env.config.preload, verdict.model_used or model,
-                                              env.now())
+    if keepalive is None:   # the schedule's stay, or its use's, not Ollama's 5 minutes
+        opts.keepalive = _keep_alive(env, verdict, verdict.model_used or model)
     if interactive and not opts.embed:
         from smartollama.run.interactive import repl
 
@@ -85,6 +82,16 @@ def run(model: str, prompt: tuple[str, ...], fmt: str | None, keepalive: str | N
             env.stderr.write(verdict.to_json() + "\n")
         env.warn_state()
     return 0
+
+
+def _keep_alive(env: Environment, verdict: Verdict, model: str) -> str | None:
+    """The keep-alive a run sends when it names none (schedule.keep_alive_now), from
+    the model's past runs on its backend and its `/api/ps` row there."""
+    from smartollama import api
+    from smartollama.schedule import keep_alive_now
+
+    return keep_alive_now(env.config, model, env.now(), api.snapshot_of(verdict),
+                          verdict.backend_used)
 
 
 def route(model: str, think: str | None, verbose: bool, **routing: Any) -> int:
@@ -138,12 +145,18 @@ def _routing(routing: dict[str, Any]) -> dict[str, Any]:
     return {k: routing.get(k) for k in keys}
 
 
+#: characters per token, roughly, in the prompts of the models Ollama runs
+CHARS_PER_TOKEN = 4
+
+
 def build_request(model: str, env: Environment, *, mode: str | None, urgency: str | None,
                   task: str | None, min_quality: float | None, policy: str | None,
                   backend_id: str | None, num_ctx: int | None,
-                  interactive: bool = True, needs: tuple[str, ...] = ()) -> Request:
+                  interactive: bool = True, needs: tuple[str, ...] = (),
+                  prompt_chars: int = 0) -> Request:
     """The request as the router sees it; ``interactive``: a person may be asked
-    (policy `ask`) when both stdin and stderr are a terminal."""
+    (policy `ask`) when both stdin and stderr are a terminal; ``prompt_chars``: the
+    prompt's length (its tokens are estimated from it, about four characters each)."""
     from smartollama.api import nonce
     from smartollama.app import current_mode
     from smartollama.fleet import Request
@@ -153,7 +166,7 @@ def build_request(model: str, env: Environment, *, mode: str | None, urgency: st
         urgency=urgency or "interactive",
         task=task or "general", min_quality=min_quality, policy=policy, backend=backend_id,
         num_ctx=num_ctx, can_ask=interactive and env.stdin_tty and env.stderr_tty,
-        nonce=nonce(), needs=needs,
+        nonce=nonce(), needs=needs, prompt_tokens=-(-prompt_chars // CHARS_PER_TOKEN) or None,
     )
 
 

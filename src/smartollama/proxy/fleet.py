@@ -223,4 +223,5 @@ def _learn(st: State, v: Verdict, now: float) -> None:
     st.learn_run(v.backend_used, v.model_used, load_duration_ns=final.get("load_duration"),
                  eval_count=final.get("eval_count"), eval_duration_ns=final.get("eval_duration"),
                  ttft_s=v.__dict__.get("_ttft_s"), total_duration_ns=final.get("total_duration"),
-                 prompt_eval_duration_ns=final.get("prompt_eval_duration"), now=now)
+                 prompt_eval_duration_ns=final.get("prompt_eval_duration"),
+                 prompt_eval_count=final.get("prompt_eval_count"), now=now)

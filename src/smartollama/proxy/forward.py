@@ -108,7 +108,7 @@ class Forward:
             b = config.backend(choice.backend)
             if b is None:
                 continue
-            keep = _scheduled_keep_alive(config, path, body, choice.model, self.env.now())
+            keep = _keep_alive(config, path, body, choice, verdict, self.env.now())
             payload = raw if body.get("model") == choice.model and keep is None else json.dumps(
                 {**body, "model": choice.model, **(keep or {})}, ensure_ascii=False).encode()
             t = config.timeouts
@@ -300,15 +300,16 @@ def _error_text(text: str, status: int | None) -> str:
     return text.strip() or f"HTTP {status}"
 
 
-def _scheduled_keep_alive(config: Config, path: str, body: dict[str, Any], model: str,
-                          now: float) -> dict[str, str] | None:
-    """The `keep_alive` a request to Ollama's own API gets when it names none and
-    the `[[preload]]` schedule keeps its model loaded now (as `sollama run` sends
-    it: docs/decisions.md, "Keep-alive"); None: the body goes as it came."""
-    if not config.preload or "keep_alive" in body or not path.startswith("/api/"):
+def _keep_alive(config: Config, path: str, body: dict[str, Any], choice: Choice,
+                verdict: Verdict, now: float) -> dict[str, str] | None:
+    """The `keep_alive` a request to Ollama's own API gets when it names none: the
+    `[[preload]]` schedule's or the model's use's, as `sollama run` sends it
+    (docs/decisions.md, "Keep-alive"); None: the body goes as it came."""
+    if "keep_alive" in body or not path.startswith("/api/"):
         return None
-    from smartollama.schedule import scheduled_keep_alive
+    from smartollama.api import snapshot_of
+    from smartollama.schedule import keep_alive_now
 
-    keep = scheduled_keep_alive(config.preload, model, now)
+    keep = keep_alive_now(config, choice.model, now, snapshot_of(verdict), choice.backend)
     return None if keep is None else {"keep_alive": keep}
 

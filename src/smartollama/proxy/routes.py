@@ -290,9 +290,17 @@ def _request(model: str, body: dict[str, Any], path: str, embedding: bool,
         return build_request(model, env, mode=routing["mode"], urgency=routing["urgency"],
                              task=routing["task"], min_quality=None, policy=routing["policy"],
                              backend_id=routing["backend_id"], num_ctx=num_ctx,
-                             interactive=False, needs=needs(body, path, embedding))
+                             interactive=False, needs=needs(body, path, embedding),
+                             prompt_chars=_prompt_chars(body))
     except SollamaError as e:       # an unknown mode: name the header it came from
         raise SollamaError(f"X-Sollama-Mode: {e.message}") from None
+
+
+def _prompt_chars(body: dict[str, Any]) -> int:
+    """The length of a request's text: its prompt (and system), or its messages'."""
+    texts = [body.get("prompt"), body.get("system"), body.get("input")]
+    texts += [m.get("content") for m in body.get("messages") or [] if isinstance(m, dict)]
+    return sum(len(t) for t in texts if isinstance(t, str))
 
 
 def needs(body: dict[str, Any], path: str, embedding: bool) -> tuple[str, ...]:

@@ -343,7 +343,7 @@ class Simulation:
             load_duration_ns=int(job.load_s * 1e9), eval_count=job.req.answer_tokens,
             eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s,
             total_duration_ns=int(total_s * 1e9), prompt_eval_duration_ns=int(prompt_s * 1e9),
-            now=now)
+            prompt_eval_count=job.req.prompt_tokens, now=now)
         self.state.observe_memory(name, names.canonical(runner.model.name), runner.num_ctx,
                                   runner.size, runner.size_vram, now)
         # the reading after the run (the CLI's, for energy) against the one before it

@@ -43,7 +43,7 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
     requests whose trace line names none, instead of the config's; ``explain``:
     verdicts with their prose, as the CLI's, which a replay does not show)."""
     from smartollama import api
-    from smartollama.schedule import scheduled_keep_alive_s
+    from smartollama.schedule import keep_alive_s, use_of
 
     env: list[SimEnvironment] = []
 
@@ -52,7 +52,8 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
             env[:] = [SimEnvironment(config, sim, explain=explain)]
         request = Request(model=r.model, mode=mode, urgency=r.urgency, task=r.task,
                           min_quality=r.min_quality, policy=r.policy or policy,
-                          answer_tokens=r.answer_tokens, nonce=f"{index:012x}")
+                          answer_tokens=r.answer_tokens, prompt_tokens=r.prompt_tokens,
+                          nonce=f"{index:012x}")
         try:
             v = api.route(request, env[0])
         except SollamaError:        # fits nowhere, and no substitute allowed
@@ -61,8 +62,9 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
             return Decision(refused=True, action="refuse")
         choices = [(c.backend, c.model) for c in v.choices] or [(v.backend_used, v.model_used)]
         into_day = sim.now % 86400.0      # the trace's day starts at 00:00
-        keep = scheduled_keep_alive_s(config.preload, v.model_used, int(into_day // 3600),
-                                      into_day % 3600)
+        uses, expires_at = use_of(api.snapshot_of(v), v.backend_used, v.model_used)
+        keep = keep_alive_s(config, v.model_used, int(into_day // 3600), into_day % 3600,
+                            uses=uses, now=EPOCH + sim.now, expires_at=expires_at)
         busy = [api.busy_s(v, b, r.answer_tokens) for b, _ in choices]
         return Decision(choices=choices, action=v.action, keep_alive_s=keep, busy_s=busy)
 

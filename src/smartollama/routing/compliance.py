@@ -59,17 +59,18 @@ def mode_violations(ctx: Context, backend: str, mode: str) -> list[Violation]:
 
 def under_load(st: BackendState, fld: str) -> tuple[float, int] | None:
     """What the reading is expected to reach while the host serves this request:
-    the reading now plus how far it rose over past runs there (learned), and
-    from how many runs; None until `HEAT_MIN_SAMPLES` runs taught it, or when it
-    has been seen to rise by nothing. A busy host's reading already carries some
-    of its load; the rise is added all the same, as one more run keeps it under
-    load for longer."""
+    the reading now plus how far it rose over past runs there (learned), once
+    for this request and once for each request in flight there (serving them
+    one after another keeps it under load that much longer, and one begun a
+    moment ago has not shown in the reading yet), and from how many runs it was
+    learned; None until `HEAT_MIN_SAMPLES` runs taught it, or when it has been
+    seen to rise by nothing."""
     n = st.learned.heat_samples.get(fld, 0)
     rise = st.learned.heat_rise.get(fld)
     now = st.reading.get(fld)
     if rise is None or now is None or n < HEAT_MIN_SAMPLES or rise <= 0:
         return None
-    return now + rise, n
+    return now + rise * (1 + st.in_flight), n
 
 
 def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:

@@ -125,7 +125,12 @@ def evaluate(ctx: Context, key: str, b: Backend) -> Candidate | Rejection:
         tps, tps_basis = estimate.offload_tokens_per_s(base, share), "default"
     speed, samples = load_gb_per_s(b, st)
     load_s = 0.0 if how == "loaded" else need.memory_gb / speed
-    if st.learned.ttft_s is not None and st.learned.ttft_samples > 0:
+    ptps = st.learned.prompt_tokens_per_s.get(key) or st.learned.prompt_tokens_per_s.get(
+        info.name)
+    if ctx.req.prompt_tokens and ptps:      # this prompt, at the speed learned for it here
+        ttft = ctx.req.prompt_tokens / ptps
+        samples = max(samples, st.learned.ttft_samples)
+    elif st.learned.ttft_s is not None and st.learned.ttft_samples > 0:
         ttft = max(st.learned.ttft_s, 0.0)
         samples = max(samples, st.learned.ttft_samples)
     else:

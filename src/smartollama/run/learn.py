@@ -114,7 +114,8 @@ def finish(store: StateStore, config: Config, verdict: Verdict, choice: Choice,
                          load_duration_ns=f.get("load_duration"), eval_count=f.get("eval_count"),
                          eval_duration_ns=f.get("eval_duration"), ttft_s=answer.ttft_s,
                          total_duration_ns=f.get("total_duration"),
-                         prompt_eval_duration_ns=f.get("prompt_eval_duration"), now=now)
+                         prompt_eval_duration_ns=f.get("prompt_eval_duration"),
+                         prompt_eval_count=f.get("prompt_eval_count"), now=now)
         if observed is not None:
             ps, found = observed
             st.cache_put(key("ps", choice.host), ps, now)

@@ -23,6 +23,11 @@ OBSERVED_PER_BACKEND = 64
 EMA_MIN_ALPHA = 0.2
 #: figures for a model (and observations) not seen for this long are dropped
 UNSEEN_MAX_AGE_S = 30 * 86_400.0
+#: the times of a model's last runs kept per backend (for the keep-alive its use asks)
+USES_KEPT = 12
+#: the rise counted against a mode's limit: its average and this many times its
+#: average deviation (as TCP times a round trip: a run longer than most goes further)
+HEAT_DEVIATIONS = 1.0
 #: the readings that follow the heat a run makes, whose rise over a run is learned
 #: (utilisation is left out: it reads ~100 % under load on every host)
 HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
@@ -31,8 +36,9 @@ HEAT_FIELDS = ("fan_pct", "temp_c", "power_w")
 class LearnedMixin:
     """`State`'s ``learned`` and ``observed`` fields."""
 
-    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "heat": {field: ema}};
-    #: ema = {"v", "n", "t"}
+    #: backend → {"load": ema, "ttft": ema, "tps": {model: ema}, "ptps": {model: ema},
+    #: "heat": {field: ema},
+    #: "uses": {model: [epoch s of its last runs]}}; ema = {"v", "n", "t"}
     learned: dict[str, Any]
     #: backend → {"model|num_ctx": {"size", "size_vram", "t"}}
     observed: dict[str, Any]
@@ -41,7 +47,8 @@ class LearnedMixin:
                   load_duration_ns: int | None = None, eval_count: int | None = None,
                   eval_duration_ns: int | None = None, ttft_s: float | None = None,
                   total_duration_ns: int | None = None,
-                  prompt_eval_duration_ns: int | None = None, now: float) -> None:
+                  prompt_eval_duration_ns: int | None = None,
+                  prompt_eval_count: int | None = None, now: float) -> None:
         """Fold one run's figures (Ollama's final response fields) into the
         backend's moving averages. Figures that are missing or implausible are
         skipped; a load under 50 ms was no real load and teaches no speed.
@@ -52,6 +59,10 @@ class LearnedMixin:
         the load) and less the wait for a slot (what `total_duration` has
         beyond the load, the prompt's evaluation and the generation)."""
         b = slot(self.learned, backend)
+        uses = slot(b, "uses")
+        kept = uses.get(model)
+        kept = [t for t in kept if _finite(t)] if isinstance(kept, list) else []
+        uses[model] = [*kept, now][-USES_KEPT:]
         if (pos(size_bytes) and pos(load_duration_ns)
                 and load_duration_ns is not None and load_duration_ns > MIN_LOAD_NS
                 and size_bytes is not None):
@@ -60,6 +71,10 @@ class LearnedMixin:
         if pos(eval_count) and pos(eval_duration_ns) and eval_count and eval_duration_ns:
             tps = eval_count / (eval_duration_ns / 1e9)
             _ema(slot(slot(b, "tps"), model), tps, now)
+        if pos(prompt_eval_count) and pos(prompt_eval_duration_ns) and prompt_eval_count \
+                and prompt_eval_duration_ns:
+            ptps = prompt_eval_count / (prompt_eval_duration_ns / 1e9)
+            _ema(slot(slot(b, "ptps"), model), ptps, now)
         if ttft_s is not None and isinstance(ttft_s, int | float) and math.isfinite(ttft_s) \
                 and ttft_s >= 0:
             ready = float(ttft_s) - _ns_s(load_duration_ns)
@@ -79,7 +94,11 @@ class LearnedMixin:
             if isinstance(a, int | float) and isinstance(b, int | float) \
                     and _finite(a) and _finite(b):
                 heat = slot(slot(self.learned, backend), "heat")
-                _ema(slot(heat, fld), float(a) - float(b), now)
+                rise, entry = float(a) - float(b), slot(heat, fld)
+                # the deviation from the average so far (the first run: none)
+                dev = abs(rise - float(entry["v"])) if ema_ok(entry) else 0.0
+                _ema(entry, rise, now)
+                _ema(slot(slot(slot(self.learned, backend), "heat_dev"), fld), dev, now)
 
     def learned_figures(self, backend: str) -> Learned:
         from smartollama.fleet import Learned
@@ -100,12 +119,24 @@ class LearnedMixin:
                 if ema_ok(e):
                     out.tokens_per_s[model] = float(e["v"])
                     out.tps_samples[model] = int(e["n"])
+        ptps: Any = b.get("ptps")
+        if isinstance(ptps, dict):
+            for model, e in ptps.items():
+                if ema_ok(e):
+                    out.prompt_tokens_per_s[model] = float(e["v"])
+        uses: Any = b.get("uses")
+        if isinstance(uses, dict):
+            for model, times in uses.items():
+                if isinstance(times, list):
+                    out.uses[model] = [float(t) for t in times if _finite(t)]
         heat: Any = b.get("heat")
         if isinstance(heat, dict):
             for fld in HEAT_FIELDS:
                 h: Any = heat.get(fld)
                 if ema_ok(h):
-                    out.heat_rise[fld] = float(h["v"])
+                    d: Any = (b.get("heat_dev") or {}).get(fld)
+                    dev = float(d["v"]) if ema_ok(d) else 0.0
+                    out.heat_rise[fld] = float(h["v"]) + HEAT_DEVIATIONS * dev
                     out.heat_samples[fld] = int(h["n"])
         return out
 
@@ -137,10 +168,16 @@ class LearnedMixin:
         """Per-model figures and observations unseen for 30 days go; so does a
         backend left with nothing."""
         for b in list(self.learned.values()):
-            tps = b.get("tps") if isinstance(b, dict) else None
-            if isinstance(tps, dict):
-                for model in [m for m, e in tps.items() if _unseen(e, now)]:
-                    del tps[model]
+            for per_model in ("tps", "ptps"):
+                tps = b.get(per_model) if isinstance(b, dict) else None
+                if isinstance(tps, dict):
+                    for model in [m for m, e in tps.items() if _unseen(e, now)]:
+                        del tps[model]
+            uses = b.get("uses") if isinstance(b, dict) else None
+            if isinstance(uses, dict):
+                for model in [m for m, ts in uses.items() if not isinstance(ts, list) or not ts
+                              or not _finite(ts[-1]) or now - ts[-1] > UNSEEN_MAX_AGE_S]:
+                    del uses[model]
         for b in self.observed.values():
             if isinstance(b, dict):
                 for k in [k for k, e in b.items() if _unseen(e, now)]:
