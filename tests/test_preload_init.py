@@ -134,3 +134,28 @@ def test_preload_teaches_the_hosts_load_speed(tmp_path: Path) -> None:
         load = state["learned"][host]["load"]
         # 0.35 GB/s on a clock 100x fast: at most 35 GB/s (the call's overhead only slows it)
         assert load["n"] == 1 and 0 < load["v"] <= 35.0
+
+
+def test_preload_renews_a_model_where_it_is_loaded(tmp_path: Path) -> None:
+    """A scheduled model already loaded on a card stays there (its stay renewed),
+    rather than a second copy being loaded where a fresh decision would place it."""
+    from conftest import start_fleet
+
+    for fleet in start_fleet("tower", tmp_path):
+        cfg = Path(os.environ["SOLLAMA_CONFIG"])
+        cfg.write_text(fleet.config_toml(  # type: ignore[attr-defined]
+            preload=[{"hours": "00-24", "models": ["tinyllama:1b"]}]))
+        r = run_sollama("run", "tinyllama:1b", "--backend", "ollama-amd", "hi")
+        assert r.returncode == 0, r.stderr
+        # the AMD card ran it slowly: a fresh decision would load it on the NVIDIA card
+        state_file = Path(os.environ["SOLLAMA_STATE_DIR"]) / "state.json"
+        state = json.loads(state_file.read_text())
+        state["learned"]["ollama-amd"]["tps"]["tinyllama:1b"] = {"v": 2.0, "n": 3, "t": 1e9}
+        state_file.write_text(json.dumps(state))
+        fresh = run_sollama("route", "tinyllama:1b", "--urgency", "batch", "--json")
+        assert json.loads(fresh.stdout)["backend_used"] == "ollama-nvidia", fresh.stdout
+        r = run_sollama("preload", "--now")
+        assert r.returncode == 0, r.stderr
+        assert "tinyllama:1b: loaded on ollama-amd" in r.stdout
+        nvidia = fleet.hosts["ollama-nvidia"]  # type: ignore[attr-defined]
+        assert nvidia.requests_to("/api/generate") == []

@@ -41,7 +41,8 @@ def test_a_model_whose_keep_alive_ran_out_is_not_seen_loaded() -> None:
     assert host is not None
     assert "mistral:7b" not in seen[1].backends[host].loaded     # 5 minutes are long gone
     gone = [r for r in sim.closed if r.model == "mistral:7b"]
-    assert len(gone) == 1 and gone[0].end == pytest.approx(sim.jobs[0].done + 300.0)
+    done = sim.jobs[0].done
+    assert done is not None and len(gone) == 1 and gone[0].end == pytest.approx(done + 300.0)
 
 
 def test_a_preload_teaches_the_load_speed(tmp_path: Path) -> None:

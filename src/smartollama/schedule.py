@@ -5,6 +5,8 @@ functions; docs/decisions.md, "Keep-alive"):
   its window (`sollama preload` loads the models, `config.rules_for_hour` says which);
 - its use's: a model run here every few minutes stays loaded until its next
   run is due, rather than for Ollama's 5 minutes (`[routing] keep_alive_from_use`).
+
+And where `sollama preload` (and the replay's) loads a scheduled model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
     from smartollama.config import Config
     from smartollama.fleet import FleetSnapshot
+    from smartollama.verdict import Verdict
 
 #: Ollama's own keep-alive (`OLLAMA_KEEP_ALIVE`'s default): only a longer one is asked
 SERVER_KEEP_ALIVE_S = 300.0
@@ -120,3 +123,23 @@ def loaded_until(expires_at: str | None) -> float | None:
         return datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
     except (ValueError, OverflowError, OSError):
         return None
+
+
+def preload_decision(model: str, mode: str, snap: FleetSnapshot, config: Config) -> Verdict:
+    """Where `sollama preload` loads ``model``: decided as a batch request under
+    prefer_mode, first on a reachable backend that has it loaded already (its stay
+    is renewed there, not a second copy loaded on another card), else anywhere.
+    Raises `SollamaError` as `decide` does."""
+    from smartollama import names
+    from smartollama.fleet import Request
+    from smartollama.record import replace  # not dataclasses': a warm run imports this module
+    from smartollama.routing import decide
+
+    key = names.canonical(model).lower()
+    request = Request(model=model, mode=mode, urgency="batch", policy="prefer_mode")
+    there = next((b for b, st in snap.backends.items() if st.reachable and key in st.loaded), None)
+    if there is not None:
+        v = decide(replace(request, backend=there), snap, config)
+        if v.action != "refuse":
+            return v
+    return decide(request, snap, config)

@@ -63,10 +63,9 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     from smartollama.api import embeds_on
     from smartollama.app import current_mode
     from smartollama.errors import SollamaError
-    from smartollama.fleet import Request
     from smartollama.ollama import OllamaClient, StreamBudget
-    from smartollama.routing import decide
     from smartollama.run.stream import parse_keepalive
+    from smartollama.schedule import preload_decision
 
     store = env.store
     mode = current_mode(config, store, state=env.state())[0]
@@ -74,8 +73,7 @@ def preload_command(when: str, dry_run: bool, keepalive: str) -> int:
     failed = 0
     for model in models:
         try:
-            v = decide(Request(model=model, mode=mode, urgency="batch",
-                                      policy="prefer_mode"), snap, config)
+            v = preload_decision(model, mode, snap, config)
             if v.action == "refuse" or not v.backend_used:
                 click.echo(f"{model}: not loaded ({v.reason})")
                 failed += 1

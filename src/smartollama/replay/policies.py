@@ -74,11 +74,10 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
 def preload_choice(sim: Simulation, model: str) -> tuple[str, str] | None:
     """Where `sollama preload` would load ``model`` now: decided as a batch
     request under prefer_mode, as that command does; None where it would not."""
-    from smartollama.routing import decide
+    from smartollama.schedule import preload_decision
 
-    request = Request(model=model, mode=sim.mode, urgency="batch", policy="prefer_mode")
     try:
-        v = decide(request, sim.snapshot(), sim.config)
+        v = preload_decision(model, sim.mode, sim.snapshot(), sim.config)
     except SollamaError:
         return None
     if v.action == "refuse" or not v.backend_used or not v.model_used:
