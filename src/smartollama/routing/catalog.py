@@ -117,7 +117,7 @@ def _canonical(name: str) -> str:
 
 
 def _norm(text: str) -> str:
-    # as re.sub(r"[^a-z0-9]", "", ...), without compiling a pattern each call (~0.15 ms)
+    # as re.sub(r"[^a-z0-9]", "", ...), without compiling its pattern (~0.15 ms a process)
     return "".join(c for c in text.lower() if c.isascii() and c.isalnum())
 
 
