@@ -328,7 +328,8 @@ def test_every_suggestion_decided_again_runs_without_a_violation(seed: int, poli
 
 
 def as_printed(v: Verdict, req: Request, s: Suggestion) -> Request:
-    """The request the suggestion's printed command (`sollama run ...`) makes."""
+    """The request the suggestion's printed command (`sollama run ...`) makes, with
+    the same prompt (its length in tokens, which the wait estimate counts)."""
     import shlex
 
     argv = shlex.split(v.suggestion_command(s))[2:]
@@ -337,7 +338,8 @@ def as_printed(v: Verdict, req: Request, s: Suggestion) -> Request:
                    policy=opts.get("--policy"), urgency=opts.get("--urgency", "interactive"),
                    task=opts.get("--task", "general"),
                    min_quality=float(opts["--min-quality"]) if "--min-quality" in opts else None,
-                   num_ctx=int(opts["--num-ctx"]) if "--num-ctx" in opts else None)
+                   num_ctx=int(opts["--num-ctx"]) if "--num-ctx" in opts else None,
+                   prompt_tokens=req.prompt_tokens)
 
 
 @settings(PROPS, max_examples=400)
