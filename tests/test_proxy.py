@@ -138,26 +138,34 @@ def test_routing_headers_set_the_request(proxy: ProxyProcess) -> None:
     assert bad.status_code == 400 and "X-Sollama-Mode" in bad.json()["error"]
 
 
-def test_fallback_before_the_first_byte(proxy: ProxyProcess, fleet: Fleet) -> None:
-    body = {"model": "llama3:8b", "messages": HI, "stream": True}
-    first = httpx.post(proxy.url + "/api/chat", timeout=30, json=body)
-    chosen = first.headers["x-sollama-backend"]     # and now loaded there: chosen again
-    other = ({"ollama-igpu", "ollama-nvidia"} - {chosen}).pop()
-    fleet[chosen].fail_next(500, "out of memory")
+def test_fallback_before_the_first_byte(fleet: Fleet, tmp_path: Path) -> None:
+    """The host tried first fails before its first byte: the answer comes from the
+    next choice. Which host a decision tries first depends on what the proxy has
+    learned by then (the module's other tests, its batched writes), so this proxy
+    has the iGPU preferred for the model, and the NVIDIA card is the fallback."""
+    chosen, other = "ollama-igpu", "ollama-nvidia"
+    toml = fleet.config_toml() + (f'\n[model_routing."llama3:8b"]\n'
+                                  f'prefer_backend = "{chosen}"\n')
+    proxy = ProxyProcess(tmp_path / "preferring", toml).start()
     try:
-        r = httpx.post(proxy.url + "/api/chat", timeout=30, json=body)
+        body = {"model": "llama3:8b", "messages": HI, "stream": True}
+        fleet[chosen].fail_next(500, "out of memory")
+        try:
+            r = httpx.post(proxy.url + "/api/chat", timeout=30, json=body)
+        finally:
+            fleet[chosen].clear_failures()
+        assert r.status_code == 200
+        lines = [json.loads(x) for x in r.text.splitlines() if x]
+        assert lines[-1]["done"] is True
+        assert r.headers["x-sollama-backend"] == other
+        text = "".join(x["message"]["content"] for x in lines)
+        assert text.startswith(f"Hello from llama3:8b on {other}")
+        recorded = why_json(proxy, r.headers["x-sollama-decision"])
+        assert recorded["backend_used"] == other
+        assert recorded["outcome"]["attempts"] == [
+            {"backend": chosen, "model": "llama3:8b", "error": "out of memory"}]
     finally:
-        fleet[chosen].clear_failures()
-    assert r.status_code == 200
-    lines = [json.loads(x) for x in r.text.splitlines() if x]
-    assert lines[-1]["done"] is True
-    assert r.headers["x-sollama-backend"] == other
-    text = "".join(x["message"]["content"] for x in lines)
-    assert text.startswith(f"Hello from llama3:8b on {other}")
-    recorded = why_json(proxy, r.headers["x-sollama-decision"])
-    assert recorded["backend_used"] == other
-    assert recorded["outcome"]["attempts"] == [
-        {"backend": chosen, "model": "llama3:8b", "error": "out of memory"}]
+        proxy.stop()
 
 
 # -- the OpenAI-compatible API, with the official client --------------------------------------
