@@ -5,6 +5,7 @@ Each test runs the real `sollama` in a subprocess (stdin a pipe), as scripts do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,18 +177,27 @@ def test_pass_through_without_ollama_is_one_line() -> None:
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def _streaming(fleet: Any) -> subprocess.Popen[str]:
+    """`sollama run` with a long answer, once the host has its request (bounded: a
+    run that ends first, or 20 s without the request, fails the test)."""
+    p = subprocess.Popen([SOLLAMA, "run", "llama3:8b", "tell me a long story " * 20],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not fleet.hosts["ollama"].requests_to("/api/generate"):
+        assert time.monotonic() < deadline and p.poll() is None, "the run never asked the host"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=0.05)         # it ends (a failure), or 50 ms pass
+    return p
+
+
 def test_ctrl_c_exits_130_without_traceback(tmp_path: Path) -> None:
     from smartollama.sim import Fleet, builtin_fleet
 
     spec = builtin_fleet("single", time_scale=1.0)       # real-time: a long answer
     with Fleet(spec) as fleet:
         Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
-        p = subprocess.Popen([SOLLAMA, "run", "llama3:8b", "tell me a long story " * 20],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while not fleet.hosts["ollama"].requests_to("/api/generate") and time.time() < deadline:
-            time.sleep(0.05)
+        p = _streaming(fleet)
         time.sleep(0.3)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
@@ -210,12 +221,7 @@ def test_a_run_is_in_flight_while_it_streams_and_not_after(tmp_path: Path, stop:
     with Fleet(spec) as fleet:
         Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
         assert _in_flight_on("ollama") == 0
-        p = subprocess.Popen([SOLLAMA, "run", "llama3:8b", "tell me a long story " * 20],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while not fleet.hosts["ollama"].requests_to("/api/generate") and time.time() < deadline:
-            time.sleep(0.05)
+        p = _streaming(fleet)
         marks = in_flight()
         assert [m["pid"] for m in marks["ollama"]] == [p.pid]
         assert _in_flight_on("ollama") == 1     # another call sees it (the router counts it)
