@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,10 @@ def today_sim() -> Iterator[object]:
 
     with Fleet(builtin_fleet("today", time_scale=0.0)) as fleet:
         yield fleet
+
+
+def wait_on(proc: subprocess.Popen[Any], seconds: float) -> None:
+    """The pace of a bounded poll: wait up to ``seconds`` for ``proc`` to end, so that
+    a process that ends (a failure, as a rule) is seen at once."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=seconds)

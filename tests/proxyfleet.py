@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import SOLLAMA
+from conftest import SOLLAMA, wait_on
 
 #: how long a proxy may take to gather the fleet and listen
 START_S = 30.0
@@ -63,7 +63,7 @@ class ProxyProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the proxy exited {self.proc.returncode}: "
                                      f"{self.log.read_text()}")
-            time.sleep(0.02)
+            wait_on(self.proc, 0.02)
         raise AssertionError(f"the proxy did not listen within {START_S} s: {self.log.read_text()}")
 
     @property

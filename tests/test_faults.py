@@ -166,11 +166,10 @@ def test_a_host_that_accepts_and_never_answers_costs_the_probe_budget(single_fle
 def test_a_request_in_flight_records_when_it_should_end(bad: BadHost) -> None:
     """While a run streams, its in-flight mark says when its decision expected it to end:
     what the next call's queue estimate for that host counts on."""
-    import contextlib
     import subprocess
     import time
 
-    from conftest import SOLLAMA
+    from conftest import SOLLAMA, wait_on
 
     only(bad, idle_s=30.0, total_s=30.0)
     p = subprocess.Popen([SOLLAMA, "run", MODEL, "hi"], stdin=subprocess.DEVNULL,
@@ -183,8 +182,7 @@ def test_a_request_in_flight_records_when_it_should_end(bad: BadHost) -> None:
                 entries = in_flight().get("bad", [])
             except ValueError:      # a mark read as it was being written: read again
                 entries = []
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=0.02)     # it ends (a failure), or 20 ms pass
+            wait_on(p, 0.02)
         assert entries, "the run never showed up in flight"
         assert entries[0]["until"] > entries[0]["since"]
     finally:

@@ -19,6 +19,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import wait_on
 from proxyfleet import ProxyProcess, three_hosts
 from smartollama.sim import Fleet
 
@@ -442,7 +443,8 @@ def test_a_client_that_leaves_mid_stream_is_recorded_as_interrupted(tmp_path: Pa
                 page = httpx.get(p.url + "/metrics").text
                 if f'sollama_proxy_in_flight{{backend="{backend}"}} 0.0' in page:
                     break
-                time.sleep(0.05)
+                assert p.proc is not None
+                wait_on(p.proc, 0.05)     # the proxy exits (a failure), or 50 ms pass
             else:
                 raise AssertionError(f"still in flight: {page}")
             deadline = time.monotonic() + 10

@@ -5,7 +5,6 @@ Each test runs the real `sollama` in a subprocess (stdin a pipe), as scripts do.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from aftermath import in_flight
-from conftest import SOLLAMA, run_sollama
+from conftest import SOLLAMA, run_sollama, wait_on
 
 VERBOSE_LABELS = ("total duration:", "prompt eval count:", "prompt eval duration:",
                   "prompt eval rate:", "eval count:", "eval duration:", "eval rate:")
@@ -186,8 +185,7 @@ def _streaming(fleet: Any) -> subprocess.Popen[str]:
     deadline = time.monotonic() + 20
     while not fleet.hosts["ollama"].requests_to("/api/generate"):
         assert time.monotonic() < deadline and p.poll() is None, "the run never asked the host"
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=0.05)         # it ends (a failure), or 50 ms pass
+        wait_on(p, 0.05)
     return p
 
 
@@ -198,7 +196,7 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path: Path) -> None:
     with Fleet(spec) as fleet:
         Path(os.environ["SOLLAMA_CONFIG"]).write_text(fleet.config_toml())
         p = _streaming(fleet)
-        time.sleep(0.3)
+        assert p.stdout is not None and p.stdout.read(1)    # the answer has begun
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
     assert p.returncode == 130, err

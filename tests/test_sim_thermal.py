@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -67,35 +65,30 @@ def test_a_fan_curve_must_rise() -> None:
         HostSpec(name="x", vram_gb=8, fan_curve=[[60, 30], [50, 40]])
 
 
-def until(engine: HostEngine, cond: Callable[[dict[str, float]], bool]) -> dict[str, float]:
-    """The engine's readings once ``cond`` holds for them (its clock is the real one,
-    scaled: wait for the condition, bounded, not for a guessed time)."""
-    deadline = time.monotonic() + 10
-    while not cond(r := engine.readings()):
-        assert time.monotonic() < deadline, r
-        time.sleep(0.001)
-    return r
-
-
 def test_the_http_simulator_heats_under_load_and_keeps_pinned_readings() -> None:
     spec = laptop_gpu()
-    engine = HostEngine(spec, time_scale=0.001)     # a real millisecond: a simulated second
+    engine = HostEngine(spec, time_scale=0.0)     # the clock stands: the test moves it
     rest = engine.readings()
     assert {k: rest[k] for k in ("fan_pct", "temp_c", "power_w")} == {
         "fan_pct": 30, "temp_c": 45, "power_w": 10}
     model = spec.model("qwen2.5-coder:7b")
     assert model is not None
     runner, _ = engine.acquire(model, spec.num_ctx_for(model))
-    busy = until(engine, lambda r: r["temp_c"] > 45)     # it heats as simulated time passes
-    assert busy["power_w"] == 100 and busy["fan_pct"] > 30
+    assert engine.readings()["temp_c"] == 45            # no simulated time has passed
+    engine.skip(10)
+    busy = engine.readings()                            # it heats as simulated time passes
+    assert busy["temp_c"] > 45 and busy["power_w"] == 100 and busy["fan_pct"] > 30
     engine.set_readings({"fan_pct": 20})
     pinned = engine.readings()
-    later = until(engine, lambda r: r["temp_c"] > pinned["temp_c"])     # time moved on...
-    assert later["fan_pct"] == 20                                        # ...the pin held
+    engine.skip(10)
+    later = engine.readings()
+    assert later["temp_c"] > pinned["temp_c"]           # time moved on...
+    assert later["fan_pct"] == 20                       # ...the pin held
     engine.release(runner, 300)
     released = engine.readings()
-    cooler = until(engine, lambda r: r["temp_c"] < released["temp_c"])
-    assert cooler["power_w"] == 10
+    engine.skip(10)
+    cooler = engine.readings()
+    assert cooler["temp_c"] < released["temp_c"] and cooler["power_w"] == 10
 
 
 def test_keep_alive_s_is_the_servers_default_keep_alive() -> None:

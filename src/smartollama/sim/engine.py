@@ -63,6 +63,14 @@ class HostEngine:
         self._sim_mark = (time.monotonic(), self._sim_now())
         self._time_scale = value
 
+    def skip(self, simulated_s: float) -> None:
+        """Move the thermal clock ``simulated_s`` simulated seconds on at once (a test
+        that wants a host cooled or heated need not wait for it; keep-alives stay
+        on the real clock)."""
+        with self._cond:
+            real0, sim0 = self._sim_mark
+            self._sim_mark = (real0, sim0 + max(0.0, simulated_s))
+
     @property
     def _runners(self) -> dict[str, Runner]:
         return self._model.runners  # type: ignore[return-value]
