@@ -187,7 +187,8 @@ class Reference:
             v = st.reading.get(fld)
             if (v is None and deny) or (v is not None and v > lim):
                 c.mode_broken.append(fld)
-            elif v is not None and self.heats_past(st.learned, fld, v, lim, st.in_flight):
+            elif v is not None and self.heats_past(st.learned, fld, v, lim, st.in_flight,
+                                                   st.reading.get("power_limit_w")):
                 c.mode_broken.append(fld)
                 c.mode_predicted.append(fld)
         ignore = r is not None and r.ignore_efficiency_mode and not r.respect_efficiency_mode
@@ -200,13 +201,21 @@ class Reference:
         return c
 
     @staticmethod
-    def heats_past(learned: Learned, fld: str, now: float, lim: float, in_flight: int) -> bool:
+    def heats_past(learned: Learned, fld: str, now: float, lim: float, in_flight: int,
+                   power_limit: float | None) -> bool:
         """DESIGN's learned soft limit: the reading now plus how far it rose over the
         runs there (once for this request and once for each in flight) passes the
-        limit, once three runs or more taught that rise."""
+        limit, once three runs or more taught that rise. Power rises once, and
+        not past the host's power limit (nor below what it draws now)."""
         if learned.heat_samples.get(fld, 0) < 3 or fld not in learned.heat_rise:
             return False
-        return now + learned.heat_rise[fld] * (1 + in_flight) > lim
+        rise = learned.heat_rise[fld]
+        if fld != "power_w":
+            return now + rise * (1 + in_flight) > lim
+        expected = now + rise
+        if power_limit is not None:
+            expected = min(expected, max(power_limit, now))
+        return expected > lim
 
     def needs(self, m: str) -> tuple[str, ...]:
         """The request's capabilities; a stand-in also does what the named model does."""
@@ -248,8 +257,20 @@ class Reference:
             free = reading.get("mem_free_gb")
             pref = 0.0 if free is None else -free
         tokens = self.req.answer_tokens or TOKENS
-        cost = c.wait + tokens / max(c.tps, 0.1) + c.evict_s
+        urg = self.urg
+        warn = urg.warn_wait_s
+        late = max(0.0, c.wait - warn) if warn is not None else 0.0
+        cost = c.wait + tokens / max(c.tps, 0.1) + c.evict_s + late
+        limit = warn if warn is not None else urg.max_wait_s
+        fast = ((limit is None or c.wait <= limit)
+                and (urg.min_tokens_per_s is None or c.tps >= urg.min_tokens_per_s))
+        if pref_field is not None and fast:      # quiet, efficiency: fast enough is enough
+            cost = c.evict_s
         return (not c.preferred, not c.whole, round(cost), pref, c.order, c.model)
+
+    @staticmethod
+    def modes_broken(c: Cand) -> int:
+        return len(c.mode_broken) if "mode" in c.violations else 0
 
     def sub_order(self, c: Cand, mode: str) -> tuple[object, ...]:
         return (self.last(c.model), c.tier, -c.quality, round(c.wait), self.rank(c, mode))
@@ -294,7 +315,7 @@ class Reference:
                 best = min(clean, key=lambda c: self.rank(c, mode))
                 return self.run(best, "override" if best.mode_broken else "run")
             if policy == "prefer_model":
-                best = min(cs, key=lambda c: (self.count(c), self.rank(c, mode)))
+                best = min(cs, key=lambda c: (self.count(c), self.modes_broken(c), self.rank(c, mode)))
                 return self.run(best, "override" if best.mode_broken else "run")
             if policy == "substitute" and self.cfg.routing.allow_model_substitution:
                 subs = [c for m in self.equivalents(key) for c in self.cands(m, pin, mode)
@@ -312,7 +333,7 @@ class Reference:
         if clean:
             return self.run(min(clean, key=lambda c: self.sub_order(c, mode)), "substitute")
         if policy == "prefer_model":
-            best = min(subs, key=lambda c: (self.count(c), self.sub_order(c, mode)))
+            best = min(subs, key=lambda c: (self.count(c), self.modes_broken(c), self.sub_order(c, mode)))
             return self.run(best, "substitute")
         return Expected("verdict", "refuse")
 
@@ -330,7 +351,7 @@ class Reference:
             best = min(clean, key=lambda c: (self.last(c.model), -c.quality, self.rank(c, mode)))
             return self.run(best, "override" if best.mode_broken else "run")
         if policy == "prefer_model":
-            best = min(cs, key=lambda c: (self.count(c), -c.quality, self.rank(c, mode)))
+            best = min(cs, key=lambda c: (self.count(c), self.modes_broken(c), -c.quality, self.rank(c, mode)))
             return self.run(best, "override" if best.mode_broken else "run")
         return Expected("verdict", "refuse")
 

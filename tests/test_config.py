@@ -328,3 +328,24 @@ def test_the_keep_alive_a_run_sends() -> None:
                         expires_at=now + 60) == 780.0
     off = Config(routing=Routing(keep_alive_from_use=False))
     assert keep_alive_s(off, "llama3:8b", 17, 0.0, uses=uses, now=now) is None
+    # a second copy (loaded on another backend too): no window; its own use's still
+    assert keep_alive_s(config, "llama3:8b", 16, 0.0, uses=uses, now=now, elsewhere=True) == 780.0
+    assert keep_alive_s(config, "llama3:8b", 16, 0.0, elsewhere=True) is None
+
+
+def test_a_second_copy_is_kept_for_its_own_backends_use() -> None:
+    from smartollama.fleet import BackendState, FleetSnapshot, Learned, LoadedModel
+    from smartollama.schedule import use_of
+
+    def st(bid: str, uses: list[float], loaded: bool, reachable: bool = True) -> BackendState:
+        rows = {"llama3:8b": LoadedModel("llama3:8b", 5, 5, expires_at="x")} if loaded else {}
+        return BackendState(id=bid, reachable=reachable, loaded=rows,
+                            learned=Learned(uses={"llama3:8b": uses}))
+
+    snap = FleetSnapshot(time=0.0, backends={"a": st("a", [1.0, 3.0], loaded=True),
+                                             "b": st("b", [2.0], loaded=False)})
+    assert use_of(snap, "a", "llama3:8b") == ([1.0, 2.0, 3.0], "x", False)   # its use anywhere
+    assert use_of(snap, "b", "llama3:8b") == ([2.0], None, True)             # b's own
+    snap.backends["a"].reachable = False
+    assert use_of(snap, "b", "llama3:8b") == ([1.0, 2.0, 3.0], None, False)
+    assert use_of(None, "a", "llama3:8b") == ([], None, False)

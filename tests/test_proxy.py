@@ -466,6 +466,8 @@ def test_a_model_the_schedule_keeps_loaded_gets_the_windows_keep_alive(
 
     hour = _time.localtime().tm_hour
     schedule = f'\n[[preload]]\nhours = "{hour:02d}-{(hour + 3) % 24:02d}"\nmodels = ["llama3:8b"]\n'
+    for h in fleet.hosts.values():
+        h.unload("llama3:8b")     # a second copy would get no window (a test of its own)
     p = ProxyProcess(tmp_path / "kept", fleet.config_toml() + schedule).start()
     try:
         for h in fleet.hosts.values():

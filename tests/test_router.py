@@ -854,3 +854,69 @@ def test_a_long_prompt_goes_where_prompts_are_evaluated_fast() -> None:
     v = decide(long, snap, config)
     assert v.backend_used == "ollama-nvidia"
     assert v.estimate.wait_s is not None and v.estimate.wait_s < 10
+
+
+# -- how candidates that all comply are ranked: the urgency's wait, the mode's reading --
+
+
+def test_in_quiet_mode_a_quiet_host_fast_enough_for_the_urgency_beats_a_faster_one() -> None:
+    """quiet prefers the lowest fan among hosts that answer within the urgency's
+    warn_wait_s at its speed: the fanless NPU, not the faster iGPU; balanced goes by
+    cost. Once the NPU's queue puts its first token past 5 s, the iGPU answers."""
+    snap = notes_snapshot()
+    assert decide(Request("qwen2.5:1.5b", "quiet"), snap, cfg()).backend_used == "ollama-npu"
+    assert decide(Request("qwen2.5:1.5b", "balanced"), snap, cfg()).backend_used \
+        == "ollama-nvidia"
+    snap.backends["ollama-npu"].in_flight = 1
+    snap.backends["ollama-npu"].busy_s = [10.0]
+    assert decide(Request("qwen2.5:1.5b", "quiet"), snap, cfg()).backend_used == "ollama-igpu"
+    # a batch request has no wait to keep: in quiet mode the NPU's queue does not matter
+    v = decide(Request("qwen2.5:1.5b", "quiet", urgency="batch"), snap, cfg())
+    assert v.backend_used == "ollama-npu"
+
+
+def test_a_first_token_past_warn_wait_counts_against_a_fast_card_behind_a_queue() -> None:
+    """a: 10x faster, but 8 s of queue ahead; b: free now. To the whole answer a is
+    sooner (9 s against 10.5 s); an interactive user sees b's first token at once
+    and a's after 8 s, past the urgency's 5 s: b answers. A background request goes
+    by the answer's end: a."""
+    snap = twins(Reading(source="t", mem_total_gb=24.0, mem_free_gb=20.0),
+                 Reading(source="t", mem_total_gb=24.0, mem_free_gb=20.0))
+    snap.backends["a"].in_flight = 1
+    snap.backends["a"].busy_s = [8.0]
+    snap.backends["a"].learned = Learned(tokens_per_s={"llama3:8b": 256.0},
+                                         tps_samples={"llama3:8b": 5})
+    snap.backends["b"].learned = Learned(tokens_per_s={"llama3:8b": 25.6},
+                                         tps_samples={"llama3:8b": 5})
+    for urgency, expected in (("interactive", "b"), ("background", "a")):
+        v = decide(Request("llama3:8b", "balanced", urgency=urgency, answer_tokens=256), snap,
+                   cfg(TWINS_TOML))
+        assert v.backend_used == expected, (urgency, v.reason)
+
+
+def test_of_two_breaches_a_long_wait_is_chosen_over_breaking_the_mode() -> None:
+    """Both candidates break one soft constraint: a draws 350 W in efficiency mode
+    (limit 300), b is busy for 20 s (interactive waits at most 15). prefer_model runs
+    b: the mode is what the user set; a wait is the smaller breach."""
+    r = {"mem_total_gb": 24.0, "mem_free_gb": 20.0}
+    snap = twins(Reading(source="t", power_w=350.0, **r), Reading(source="t", power_w=100.0, **r))
+    snap.backends["b"].in_flight = 1
+    snap.backends["b"].busy_s = [20.0]
+    v = decide(Request("llama3:8b", "efficiency"), snap, cfg(TWINS_TOML))
+    assert (v.action, v.backend_used, v.mode_overridden) == ("run", "b", False), v.reason
+    assert "wait ~23 s, more than interactive's 15 s" in v.reason
+
+
+def test_power_under_load_is_predicted_up_to_the_hosts_power_limit_once() -> None:
+    """Power is a rate: a card capped at 280 W does not draw 350 W however far its
+    power rose over past runs from a lower start, nor more for the requests queued."""
+    learned = Learned(heat_rise={"power_w": 100.0}, heat_samples={"power_w": 6})
+    r = {"mem_total_gb": 24.0, "mem_free_gb": 20.0, "power_w": 250.0}
+    snap = twins(Reading(source="t", power_limit_w=280.0, **r), Reading(source="t", **r))
+    snap.backends["a"].learned = learned
+    snap.backends["b"].learned = dataclasses.replace(learned)
+    snap.backends["a"].in_flight = 2
+    v = decide(Request("llama3:8b", "efficiency", urgency="batch"), snap, cfg(TWINS_TOML))
+    assert v.action == "run" and v.backend_used == "a", v.reason
+    assert "power reaches ~350 W under load here (learned from 6 runs), over efficiency's " \
+        "300 W" in chain(v)["b"][1]

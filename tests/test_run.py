@@ -434,6 +434,24 @@ def test_a_model_the_schedule_keeps_loaded_is_run_with_the_windows_keep_alive(
     assert 3600 < goduration.parse(sent[0]) / 1e9 <= 3 * 3600, sent[0]    # to the window's end
 
 
+def test_a_second_copy_of_a_scheduled_model_gets_no_window(demo_fleet: object) -> None:
+    """The schedule asks for its model loaded once: a run that puts a second copy on
+    another card (here pinned there) sends no keep-alive to the window's end, or both
+    copies would hold memory for the rest of it (the one copy gets it: the test above)."""
+    import time as _time
+
+    hour = _time.localtime().tm_hour
+    path = Path(os.environ["SOLLAMA_CONFIG"])
+    path.write_text(path.read_text() + f'\n[[preload]]\nhours = "{hour:02d}-{(hour + 3) % 24:02d}"'
+                    '\nmodels = ["llama3:8b"]\n')
+    hosts = demo_fleet.hosts  # type: ignore[attr-defined]
+    hosts["ollama-igpu"].load("llama3:8b", keep_alive="2h")
+    assert run_sollama("run", "llama3:8b", "--backend", "ollama-nvidia", "hi").returncode == 0
+    assert "keep_alive" not in generate_bodies(demo_fleet, "ollama-nvidia")[-1]
+    assert run_sollama("run", "llama3:8b", "--backend", "ollama-igpu", "hi").returncode == 0
+    assert "keep_alive" not in generate_bodies(demo_fleet, "ollama-igpu")[-1]   # two now
+
+
 def test_a_model_run_every_few_minutes_is_kept_loaded_until_its_next_run(
         single_fleet: object) -> None:
     """Its last runs came 10 minutes apart: the run keeps it for 13 minutes (the usual

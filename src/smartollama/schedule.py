@@ -68,15 +68,20 @@ def use_keep_alive_s(uses: list[float], now: float) -> float | None:
 
 def keep_alive_s(config: Config, model: str, hour: int, into_hour_s: float, *,
                  uses: list[float] | None = None, now: float = 0.0,
-                 expires_at: str | float | None = None) -> float | None:
+                 expires_at: str | float | None = None,
+                 elsewhere: bool = False) -> float | None:
     """The keep-alive a run of ``model`` sends (seconds), when it names none: the
     longer of the schedule's (`scheduled_keep_alive_s` at ``hour``) and its use's
     (`use_keep_alive_s` over ``uses`` at ``now``, with `[routing]
     keep_alive_from_use`). The use's is not sent where the model is loaded
     already until later (``expires_at``: `/api/ps`'s, RFC 3339 or epoch s; a
-    server whose own keep-alive is longer is not cut short). None: the server's."""
+    server whose own keep-alive is longer is not cut short). The schedule's is
+    not sent for a second copy (``elsewhere``: the model is loaded on another
+    backend too): the schedule asks for the model loaded once, and a copy held
+    for it on every card the model ran on would hold memory nothing uses; for
+    a second copy ``uses`` are its own backend's (`use_of`). None: the server's."""
     scheduled = scheduled_keep_alive_s(config.preload, model, hour, into_hour_s) \
-        if config.preload else None
+        if config.preload and not elsewhere else None
     used = use_keep_alive_s(uses, now) if uses and config.routing.keep_alive_from_use else None
     if used is not None and expires_at is not None:
         until = loaded_until(expires_at) if isinstance(expires_at, str) else expires_at
@@ -87,16 +92,23 @@ def keep_alive_s(config: Config, model: str, hour: int, into_hour_s: float, *,
 
 
 def use_of(snap: FleetSnapshot | None, backend: str | None,
-           model: str) -> tuple[list[float], str | None]:
+           model: str) -> tuple[list[float], str | None, bool]:
     """What `keep_alive_s` needs from a snapshot: the times of ``model``'s last runs
-    on every backend (its use anywhere: the run now keeps it where it runs), and
-    its `/api/ps` row's `expires_at` on ``backend``."""
+    (on every backend: the run now keeps it where it runs; only on ``backend``
+    when another reachable backend has it loaded too, as its uses there are
+    what a second copy is for), its `/api/ps` row's `expires_at` on ``backend``,
+    and whether another backend has it loaded."""
     if snap is None:
-        return [], None
-    uses = sorted(t for st in snap.backends.values() for t in st.learned.uses.get(model, ()))
+        return [], None, False
+    key = model.lower()
+    elsewhere = any(b != backend and other.reachable and key in other.loaded
+                    for b, other in snap.backends.items())
     st = snap.backends.get(backend or "")
-    row = st.loaded.get(model.lower()) if st is not None else None
-    return uses, row.expires_at if row is not None else None
+    here = [st] if st is not None else []
+    uses = sorted(t for s in (here if elsewhere else snap.backends.values())
+                  for t in s.learned.uses.get(model, ()))
+    row = st.loaded.get(key) if st is not None else None
+    return uses, row.expires_at if row is not None else None, elsewhere
 
 
 def keep_alive_now(config: Config, model: str, now: float, snap: FleetSnapshot | None,
@@ -107,9 +119,9 @@ def keep_alive_now(config: Config, model: str, now: float, snap: FleetSnapshot |
     import time
 
     t = time.localtime(now)
-    uses, expires_at = use_of(snap, backend, model)
+    uses, expires_at, elsewhere = use_of(snap, backend, model)
     keep = keep_alive_s(config, model, t.tm_hour, t.tm_min * 60 + t.tm_sec, uses=uses, now=now,
-                        expires_at=expires_at)
+                        expires_at=expires_at, elsewhere=elsewhere)
     return None if keep is None else f"{max(1, int(keep))}s"
 
 

@@ -62,9 +62,10 @@ def sollama(config: Config, policy: str | None = None, *, explain: bool = False)
             return Decision(refused=True, action="refuse")
         choices = [(c.backend, c.model) for c in v.choices] or [(v.backend_used, v.model_used)]
         into_day = sim.now % 86400.0      # the trace's day starts at 00:00
-        uses, expires_at = use_of(api.snapshot_of(v), v.backend_used, v.model_used)
+        uses, expires_at, elsewhere = use_of(api.snapshot_of(v), v.backend_used, v.model_used)
         keep = keep_alive_s(config, v.model_used, int(into_day // 3600), into_day % 3600,
-                            uses=uses, now=EPOCH + sim.now, expires_at=expires_at)
+                            uses=uses, now=EPOCH + sim.now, expires_at=expires_at,
+                            elsewhere=elsewhere)
         busy = [api.busy_s(v, b, r.answer_tokens) for b, _ in choices]
         return Decision(choices=choices, action=v.action, keep_alive_s=keep, busy_s=busy)
 

@@ -64,13 +64,18 @@ def under_load(st: BackendState, fld: str) -> tuple[float, int] | None:
     one after another keeps it under load that much longer, and one begun a
     moment ago has not shown in the reading yet), and from how many runs it was
     learned; None until `HEAT_MIN_SAMPLES` runs taught it, or when it has been
-    seen to rise by nothing."""
+    seen to rise by nothing. Power is a rate, not a store of heat: it rises once
+    however many requests wait, and never past the host's power limit (a host
+    busy now reads its load's draw already)."""
     n = st.learned.heat_samples.get(fld, 0)
     rise = st.learned.heat_rise.get(fld)
     now = st.reading.get(fld)
     if rise is None or now is None or n < HEAT_MIN_SAMPLES or rise <= 0:
         return None
-    return now + rise * (1 + st.in_flight), n
+    if fld != "power_w":
+        return now + rise * (1 + st.in_flight), n
+    cap = st.reading.get("power_limit_w")
+    return (now + rise if cap is None else min(now + rise, max(cap, now))), n
 
 
 def violations(ctx: Context, c: Candidate, mode: str) -> list[Violation]:

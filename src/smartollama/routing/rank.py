@@ -35,9 +35,34 @@ if TYPE_CHECKING:
 
 
 def cost_s(ctx: Context, c: Candidate) -> float:
-    """Time to the whole answer, plus the reloads the candidate causes."""
+    """Time to the whole answer, plus the reloads the candidate causes, plus the
+    wait beyond the urgency's `warn_wait_s` once more (a first token later than
+    the urgency asks is worth avoiding twice over, for the answer's end alone
+    can hide it: a fast card behind a queue against a slow one free now)."""
     tokens = ctx.req.answer_tokens or TOKENS_PER_ANSWER
-    return c.wait_s + tokens / max(c.tps, 0.1) + c.evict_s
+    warn = ctx.urgency.warn_wait_s
+    late = max(0.0, c.wait_s - warn) if warn is not None else 0.0
+    return c.wait_s + tokens / max(c.tps, 0.1) + c.evict_s + late
+
+
+def fast_enough(ctx: Context, c: Candidate) -> bool:
+    """Whether the first token comes within the urgency's `warn_wait_s` (without
+    one, its `max_wait_s`; without either, any wait does), at its
+    `min_tokens_per_s` or faster: the request is served as its urgency asks."""
+    urg = ctx.urgency
+    limit = urg.warn_wait_s if urg.warn_wait_s is not None else urg.max_wait_s
+    return ((limit is None or c.wait_s <= limit)
+            and (urg.min_tokens_per_s is None or c.tps >= urg.min_tokens_per_s))
+
+
+def rank_cost(ctx: Context, c: Candidate, mode: str) -> int:
+    """The cost `rank_key` compares, in whole seconds. In a mode that prefers a
+    reading over speed (quiet, efficiency), a candidate `fast_enough` for the
+    urgency costs only the reloads it causes: its speed no longer counts
+    against a quieter (thriftier) host's, and the mode's preference decides."""
+    if mode in vocab.MODE_PREFERENCE and fast_enough(ctx, c):
+        return round(c.evict_s)
+    return round(cost_s(ctx, c))
 
 
 def mode_preference(ctx: Context, backend: str, mode: str) -> float:
@@ -52,7 +77,7 @@ def mode_preference(ctx: Context, backend: str, mode: str) -> float:
 
 
 def rank_key(ctx: Context, c: Candidate, mode: str) -> RankKey:
-    return (not c.preferred, not c.whole, round(cost_s(ctx, c)),
+    return (not c.preferred, not c.whole, rank_cost(ctx, c, mode),
             mode_preference(ctx, c.backend, mode), c.order, c.key)
 
 
@@ -72,6 +97,9 @@ def auto_key(ctx: Context, c: Candidate, mode: str) -> tuple[float, RankKey]:
 ORDERS = {"rank": rank_key, "substitute": substitute_key, "auto": auto_key}
 
 
-def conflict_key(ctx: Context, c: Candidate, mode: str, order: str) -> tuple[int, object]:
-    """Fewest violations first, then the order the candidates compete in."""
-    return len(ctx.violations(c, mode)), ORDERS[order](ctx, c, mode)
+def conflict_key(ctx: Context, c: Candidate, mode: str, order: str) -> tuple[int, int, object]:
+    """Fewest violations first; of as many, the fewest of the mode (a wait longer
+    than the urgency's is the smaller breach: the mode is what the user set);
+    then the order the candidates compete in."""
+    broken = ctx.violations(c, mode)
+    return len(broken), sum(v.kind == "mode" for v in broken), ORDERS[order](ctx, c, mode)
