@@ -706,6 +706,16 @@ def test_equal_costs_go_by_the_modes_own_preference(mode: str, expected: str) ->
                          mem_free_gb=20.0))
     v = decide(Request("llama3:8b", mode), snap, cfg(TWINS_TOML))
     assert v.backend_used == expected, v.reason
+    other = "a" if expected == "b" else "b"
+    why = {"quiet": "ranked after b: fan 20% there, 30% here; both answer within 5 s",
+           "efficiency": "ranked after a: power 100 W there, 200 W here; both answer within 5 s",
+           "balanced": "ranked after b, which has more memory free (20 GB, 10 GB here)",
+           "performance": "ranked after b, which has more memory free (20 GB, 10 GB here)"}
+    assert chain(v)[other][1].endswith(why[mode]), chain(v)[other]
+    # nothing between them at all: the config's order
+    same = Reading(source="t", fan_pct=20.0, mem_total_gb=24.0, mem_free_gb=20.0)
+    v = decide(Request("llama3:8b", mode), twins(same, same), cfg(TWINS_TOML))
+    assert chain(v)["b"][1].endswith("ranked after a, which comes first in the config")
 
 
 # -- what the verdict says, as data ---------------------------------------------------
@@ -864,9 +874,17 @@ def test_in_quiet_mode_a_quiet_host_fast_enough_for_the_urgency_beats_a_faster_o
     warn_wait_s at its speed: the fanless NPU, not the faster iGPU; balanced goes by
     cost. Once the NPU's queue puts its first token past 5 s, the iGPU answers."""
     snap = notes_snapshot()
-    assert decide(Request("qwen2.5:1.5b", "quiet"), snap, cfg()).backend_used == "ollama-npu"
-    assert decide(Request("qwen2.5:1.5b", "balanced"), snap, cfg()).backend_used \
-        == "ollama-nvidia"
+    v = decide(Request("qwen2.5:1.5b", "quiet"), snap, cfg())
+    assert v.backend_used == "ollama-npu"
+    # each backend that breaks nothing either says why it ranks after the one chosen
+    assert chain(v)["ollama-igpu"] == (True, "fits (1.6 of 8 GB); within quiet mode; ranked "
+                                       "after ollama-npu: fan 0% there, 35% here; both answer "
+                                       "within 5 s")
+    v = decide(Request("qwen2.5:1.5b", "balanced"), snap, cfg())
+    assert v.backend_used == "ollama-nvidia"
+    assert chain(v)["ollama-npu"][1].endswith(
+        "; ranked after ollama-nvidia, which answers sooner: ~1.5 s to the whole answer, "
+        "~9.7 s here")
     snap.backends["ollama-npu"].in_flight = 1
     snap.backends["ollama-npu"].busy_s = [10.0]
     assert decide(Request("qwen2.5:1.5b", "quiet"), snap, cfg()).backend_used == "ollama-igpu"

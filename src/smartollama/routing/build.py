@@ -116,7 +116,8 @@ def chain(ctx: Context, out: Outcome) -> list[ChainEntry]:
             entries.append(ChainEntry(backend=b.id, accepted=False,
                                       reason=f"holds {n} model{'s' if n != 1 else ''}"))
             continue
-        entries.append(_entry(ctx, ctx.placed(key, b, q.pin), q.mode, accepted, None))
+        entries.append(_entry(ctx, ctx.placed(key, b, q.pin), q.mode, accepted, None,
+                              out.chosen if out.step == "compliant" else None))
     c = out.chosen
     if out.substituted and c is not None and c.key != key:
         for b in ctx.rules.allowed(c.key, q.pin, ctx.backends, ctx.by_id):
@@ -125,8 +126,14 @@ def chain(ctx: Context, out: Outcome) -> list[ChainEntry]:
 
 
 def _entry(ctx: Context, f: Candidate | Rejection, mode: str,
-           accepted: set[tuple[str, str]], model: str | None) -> ChainEntry:
+           accepted: set[tuple[str, str]], model: str | None,
+           ranked_after: Candidate | None = None) -> ChainEntry:
+    """``ranked_after``: the candidate chosen over every other that breaks nothing,
+    whose entries then say why they rank after it."""
     text = reasons.chain_reason(ctx, f, mode)
+    if (ranked_after is not None and isinstance(f, Candidate) and f is not ranked_after
+            and f.backend != ranked_after.backend and not ctx.violations(f, mode)):
+        text += "; " + reasons.behind(ctx, f, ranked_after, mode)
     if isinstance(f, Rejection):
         nums = {k: round(v, 2) for k, v in (("need_gb", f.need_gb), ("limit_gb", f.limit_gb),
                                             ("offload_gb", f.offload_gb),

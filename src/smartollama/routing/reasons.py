@@ -151,6 +151,40 @@ def chain_reason(ctx: Context, f: Candidate | Rejection, mode: str) -> str:
     return text
 
 
+def behind(ctx: Context, c: Candidate, chosen: Candidate, mode: str) -> str:
+    """Why ``c``, which breaks nothing either, ranks after ``chosen``: the first
+    part of `rank.rank_key` where they differ, in words ("ranked after
+    ollama-igpu, which answers sooner: ~4.2 s to the whole answer, ~18 s here")."""
+    from smartollama import vocab
+    from smartollama.routing import rank
+
+    mine, theirs = rank.rank_key(ctx, c, mode), rank.rank_key(ctx, chosen, mode)
+    head = f"ranked after {chosen.backend}"
+    if mine[0] != theirs[0]:
+        return f"{head}, which model_routing prefer_backend names"
+    if mine[1] != theirs[1]:
+        return f"{head}, which holds it whole (partly offloaded here)"
+    fld = vocab.MODE_PREFERENCE.get(mode)
+    fast = fld is not None and rank.fast_enough(ctx, c) and rank.fast_enough(ctx, chosen)
+    if mine[2] != theirs[2]:
+        if fast:
+            return (f"{head}, where nothing is unloaded (here {_and([e.model for e in c.evicts])}"
+                    f", ~{number(c.evict_s)} s to load again)")
+        reloads = ", counting reloads" if c.evicts or chosen.evicts else ""
+        return (f"{head}, which answers sooner: ~{number(rank.cost_s(ctx, chosen))} s to the "
+                f"whole answer, ~{number(rank.cost_s(ctx, c))} s here{reloads}")
+    if mine[3] != theirs[3]:
+        if fld is None:
+            return (f"{head}, which has more memory free ({number(-theirs[3])} GB, "
+                    f"{number(-mine[3])} GB here)")
+        label, unit = reading_label(fld)
+        warn = ctx.urgency.warn_wait_s
+        both = f"; both answer within {number(warn)} s" if fast and warn is not None else ""
+        return (f"{head}: {label} {number(theirs[3])}{unit} there, {number(mine[3])}{unit} "
+                f"here{both}")
+    return f"{head}, which comes first in the config"
+
+
 # -- the outcome ---------------------------------------------------------------------
 
 
