@@ -5,7 +5,8 @@ One concern a module: `decide` (orchestration), `context` (inputs, caches),
 (model_routing and pins), `rank` (named orders), `policies` (one function a
 policy), `standins` (substitutes and auto's pool), `table` (the decision
 table), `suggest` (suggestions, each decided again), `reasons` (every
-sentence), `build` (the Verdict), `estimate` and `catalog` (model facts).
+sentence), `failures` (the one-line errors), `build` (the Verdict),
+`estimate` and `catalog` (model facts).
 """
 
 from smartollama.routing.build import verdict_id

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from smartollama.config import Config
 from smartollama.fleet import FleetSnapshot, Request
-from smartollama.routing import build, reasons, suggest, table
+from smartollama.routing import build, failures, suggest, table
 from smartollama.routing.context import Context, model_key
 from smartollama.routing.records import Query
 from smartollama.verdict import Verdict
@@ -38,5 +38,5 @@ def decide(request: Request, snapshot: FleetSnapshot, config: Config, *,
     out = table.resolve(ctx, query)
     suggested = suggest.for_outcome(ctx, out) if explain or out.action == "refuse" else []
     if out.action == "refuse" and not suggested:
-        raise reasons.refused_error(ctx, out)
+        raise failures.refused_error(ctx, out)
     return build.verdict(ctx, out, suggested, explain=explain)

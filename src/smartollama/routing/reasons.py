@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from smartollama.errors import ModelNotFoundError, RefusedError
-from smartollama.routing import estimate, fit
+from smartollama.routing import estimate
 from smartollama.routing.records import Candidate, Outcome, Query, Rejection, Suggested, Violation
 from smartollama.vocab import AUTO, number, reading_label
 
@@ -24,7 +23,7 @@ def gb(x: float) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def _and(items: Sequence[str]) -> str:
+def and_(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -82,7 +81,7 @@ def fit_text(c: Candidate) -> str:
 
 
 def _evicted(c: Candidate) -> str:
-    return f", after unloading {_and([e.model for e in c.evicts])}" if c.evicts else ""
+    return f", after unloading {and_([e.model for e in c.evicts])}" if c.evicts else ""
 
 
 def violation(v: Violation, mode: str, urgency: str) -> str:
@@ -168,7 +167,7 @@ def behind(ctx: Context, c: Candidate, chosen: Candidate, mode: str) -> str:
     fast = fld is not None and rank.fast_enough(ctx, c) and rank.fast_enough(ctx, chosen)
     if mine[2] != theirs[2]:
         if fast:
-            return (f"{head}, where nothing is unloaded (here {_and([e.model for e in c.evicts])}"
+            return (f"{head}, where nothing is unloaded (here {and_([e.model for e in c.evicts])}"
                     f", ~{number(c.evict_s)} s to load again)")
         reloads = ", counting reloads" if c.evicts or chosen.evicts else ""
         return (f"{head}, which answers sooner: ~{number(rank.cost_s(ctx, chosen))} s to the "
@@ -232,7 +231,7 @@ def conflict_reason(ctx: Context, out: Outcome) -> str:
     parts = [f"{c.backend}: " + ", ".join(violation(v, q.mode, urg)
                                           for v in ctx.violations(c, q.mode))
              for c in by_backend]
-    return (f"{q.key} fits {_and([c.backend for c in by_backend])}, none without a violation ("
+    return (f"{q.key} fits {and_([c.backend for c in by_backend])}, none without a violation ("
             + "; ".join(parts) + ")")
 
 
@@ -246,7 +245,7 @@ def _refusal_tail(out: Outcome) -> str:
 
 def nowhere_reason(ctx: Context, q: Query) -> str:
     """"llama3:70b fits no backend (ollama-igpu: model too large: ...)"."""
-    rejs = _rejections(ctx, q)
+    rejs = rejections(ctx, q)
     if q.pin is not None:
         return f"{q.key} cannot run on the pinned backend {q.pin}: {rejection(rejs[0])}"
     forced = ctx.rules.forced(q.key)
@@ -258,7 +257,7 @@ def nowhere_reason(ctx: Context, q: Query) -> str:
         f"{r.backend}: {rejection(r)}" for r in close) + ")"
 
 
-def _rejections(ctx: Context, q: Query) -> list[Rejection]:
+def rejections(ctx: Context, q: Query) -> list[Rejection]:
     return [f for b in ctx.rules.allowed(q.key, q.pin, ctx.backends, ctx.by_id)
             if isinstance(f := ctx.fit(q.key, b), Rejection)]
 
@@ -327,88 +326,3 @@ def suggestion_why(ctx: Context, q: Query, s: Suggested) -> str:
     if ctx.limits(q.mode):
         return f"complies with {q.mode} mode on {c.backend}: {fit_text(c)}"
     return f"runs on {c.backend} without a violation: {fit_text(c)}"
-
-
-# -- errors ----------------------------------------------------------------------------
-
-
-def not_found(ctx: Context, key: str) -> ModelNotFoundError:
-    import difflib  # only for this error: not on every call
-
-    pool = ctx.pool()
-    close = difflib.get_close_matches(key, pool, n=3, cutoff=0.5)
-    if not close:
-        fam = key.split(":", 1)[0]
-        close = [m for m in pool if m.split(":", 1)[0] == fam][:3]
-    held = f"; closest: {', '.join(close)}" if close else ""
-    down = [b.id for b in ctx.backends if not ctx.states[b.id].reachable]
-    tail = f" ({_and(down)} unreachable)" if down else ""
-    families = {m.split(":", 1)[0] for m in pool}
-    if close and key.split(":", 1)[0] not in families:     # no such family here: a typo?
-        hint = f"did you mean {close[0]}? if {key} exists, `ollama pull {key}` fetches it"
-    else:
-        hint = f"pull it with `ollama pull {key}` on a host that can hold it"
-    err = ModelNotFoundError(f"{key} is not on any backend{tail}{held}", hint=hint)
-    err.closest = tuple(close)
-    return err
-
-
-def nowhere_error(ctx: Context, q: Query, *, substitution_off: bool) -> str:
-    """The one line naming the closest thing to fitting."""
-    tail = "" if substitution_off else "; no equivalent model fits either"
-    if q.pin is not None or ctx.rules.forced(q.key) is not None:
-        return nowhere_reason(ctx, q) + tail
-    rejs = [r for r in _rejections(ctx, q) if q.key in ctx.states[r.backend].models]
-    lacking = sorted({r.detail or "" for r in rejs if r.code == "lacks_capability"})
-    if rejs and len(lacking) == 1 and all(r.code == "lacks_capability" for r in rejs):
-        return f"{q.key} does not support {lacking[0]}" + tail
-    sized = [r for r in rejs if r.code in ("too_large", "no_room", "offload_too_small")]
-    if not rejs or len(sized) != len(rejs):
-        return nowhere_reason(ctx, q) + tail
-    need = max(r.need_gb or 0.0 for r in sized)
-    if any(r.code != "too_large" for r in sized):
-        room = max(sized, key=lambda r: (r.free_gb or 0.0, -ctx.order[r.backend]))
-        total = f" ({number(room.limit_gb)} GB in all)" if room.limit_gb is not None else ""
-        return (f"{q.key} needs ~{gb(need)} GB; the most free memory is on {room.backend}: "
-                f"{number(max(room.free_gb or 0.0, 0.0))} GB now{total}" + tail)
-    return f"{q.key} needs ~{gb(need)} GB; " + _largest(ctx) + tail
-
-
-def _largest(ctx: Context) -> str:
-    best: tuple[float, str, float | None, float | None] | None = None
-    for b in ctx.reachable:
-        st = ctx.states[b.id]
-        cap = fit.capacity(b, st)
-        off = fit.offload_cap(b, st, cap)
-        off = None if off == float("inf") else off
-        size = max(cap or 0.0, off or 0.0)
-        if best is None or size > best[0]:
-            best = (size, b.id, cap, off)
-    assert best is not None
-    _, bid, cap, off = best
-    cap_s = f"{number(cap)} GB" if cap is not None else "unknown capacity"
-    off_s = f" ({number(off)} GB with offload)" if off is not None else ""
-    return f"the largest capacity is {bid} with {cap_s}{off_s}"
-
-
-def auto_none(ctx: Context, q: Query, *, good_enough: bool) -> str:
-    """`auto` found nothing: none fits (``good_enough``: some model has the quality), or
-    no model reaches the quality asked for."""
-    if good_enough:
-        where = f"the pinned backend {q.pin}" if q.pin is not None else "any backend"
-        return f"auto: no model fits {where}"
-    mq = ctx.req.min_quality
-    keys = {m for b in ([ctx.by_id[q.pin]] if q.pin else ctx.reachable)
-            for m in ctx.states[b.id].models}
-    if not keys:
-        return f"auto: no models on {q.pin or 'any reachable backend'}"
-    best = max(keys, key=lambda m: (ctx.quality(m), m))
-    floor = f"quality {mq:.2f}" if mq is not None else "the substitution threshold"
-    return (f"auto: no model reaches {floor} for {ctx.req.task}; the best is {best} "
-            f"({ctx.quality(best):.2f})")
-
-
-def refused_error(ctx: Context, out: Outcome) -> RefusedError:
-    q = out.query
-    return RefusedError(f"refused {q.key} in {q.mode} mode: {reason(ctx, out)}; "
-                        "no other model or mode would run it")

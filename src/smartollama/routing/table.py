@@ -18,7 +18,7 @@ again for each suggestion, with the same context (and so the same caches).
 from __future__ import annotations
 
 from smartollama.errors import SollamaError
-from smartollama.routing import policies, rank, reasons, standins
+from smartollama.routing import failures, policies, rank, standins
 from smartollama.routing.records import Candidate, Conflict, Outcome, Query
 from smartollama.vocab import AUTO
 
@@ -32,7 +32,7 @@ def resolve(ctx: Context, q: Query) -> Outcome:
     if q.key == AUTO:
         return _auto(ctx, q)
     if not ctx.present(q.key):
-        raise reasons.not_found(ctx, q.key)
+        raise failures.not_found(ctx, q.key)
     cands = ctx.candidates(q.key, q.pin)
     if cands:
         clean = [c for c in cands if not ctx.violations(c, q.mode)]
@@ -60,14 +60,14 @@ def run(ctx: Context, q: Query, options: list[Candidate], step: str, *,
 def _nowhere(ctx: Context, q: Query) -> Outcome:
     """Step 3: the named model passes the hard constraints nowhere it may go."""
     if not ctx.cfg.routing.allow_model_substitution:
-        raise SollamaError(reasons.nowhere_error(ctx, q, substitution_off=True))
+        raise SollamaError(failures.nowhere_error(ctx, q, substitution_off=True))
     found = standins.gather(ctx, standins.equivalents(ctx, q.key), q.pin, q.mode,
                             standins.substitute_level(ctx))
     if found.clean:
         options = sorted(found.clean, key=lambda c: rank.substitute_key(ctx, c, q.mode))
         return run(ctx, q, options, "nowhere", substituted=True)
     if not found.candidates:
-        raise SollamaError(reasons.nowhere_error(ctx, q, substitution_off=False))
+        raise SollamaError(failures.nowhere_error(ctx, q, substitution_off=False))
     out = policies.resolve(ctx, Conflict(q, found.candidates, substituting=True))
     out.step = "nowhere"
     return out
@@ -82,7 +82,7 @@ def _auto(ctx: Context, q: Query) -> Outcome:
                    "auto")
     if not found.candidates:
         good = any(standins.fine(ctx, m) for m in models)
-        raise SollamaError(reasons.auto_none(ctx, q, good_enough=good))
+        raise SollamaError(failures.auto_none(ctx, q, good_enough=good))
     out = policies.resolve(ctx, Conflict(q, found.candidates, auto=True))
     out.step = "auto"
     return out
