@@ -938,3 +938,16 @@ def test_power_under_load_is_predicted_up_to_the_hosts_power_limit_once() -> Non
     assert v.action == "run" and v.backend_used == "a", v.reason
     assert "power reaches ~350 W under load here (learned from 6 runs), over efficiency's " \
         "300 W" in chain(v)["b"][1]
+
+
+def test_in_quiet_mode_a_quieter_host_that_must_unload_a_model_ranks_after_one_with_room() -> None:
+    """Fast enough both, a is quieter; but seating llama3:8b on a unloads the idle
+    20 GB model there, which its next user would wait to load again: b answers."""
+    big = {"mixtral:8x7b": LoadedModel("mixtral:8x7b", int(20e9), int(20e9), context_length=4096)}
+    snap = twins(Reading(source="t", fan_pct=10.0, mem_total_gb=24.0, mem_free_gb=3.0),
+                 Reading(source="t", fan_pct=20.0, mem_total_gb=24.0, mem_free_gb=23.0))
+    snap.backends["a"].loaded = big
+    v = decide(Request("llama3:8b", "quiet"), snap, cfg(TWINS_TOML))
+    assert v.backend_used == "b", v.reason
+    assert re.search(r"; ranked after b, where less is unloaded to make room \(here "
+                     r"mixtral:8x7b, ~\d+(\.\d)? s to load again\)$", chain(v)["a"][1]), chain(v)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from smartollama.routing import estimate
+from smartollama.routing import estimate, rank
 from smartollama.routing.records import Candidate, Outcome, Query, Rejection, Suggested, Violation
-from smartollama.vocab import AUTO, number, reading_label
+from smartollama.vocab import AUTO, MODE_PREFERENCE, number, reading_label
 
 TYPE_CHECKING = False   # not typing's: importing typing costs a warm run ~4 ms
 if TYPE_CHECKING:
@@ -154,21 +154,18 @@ def behind(ctx: Context, c: Candidate, chosen: Candidate, mode: str) -> str:
     """Why ``c``, which breaks nothing either, ranks after ``chosen``: the first
     part of `rank.rank_key` where they differ, in words ("ranked after
     ollama-igpu, which answers sooner: ~4.2 s to the whole answer, ~18 s here")."""
-    from smartollama import vocab
-    from smartollama.routing import rank
-
     mine, theirs = rank.rank_key(ctx, c, mode), rank.rank_key(ctx, chosen, mode)
     head = f"ranked after {chosen.backend}"
     if mine[0] != theirs[0]:
         return f"{head}, which model_routing prefer_backend names"
     if mine[1] != theirs[1]:
         return f"{head}, which holds it whole (partly offloaded here)"
-    fld = vocab.MODE_PREFERENCE.get(mode)
+    fld = MODE_PREFERENCE.get(mode)
     fast = fld is not None and rank.fast_enough(ctx, c) and rank.fast_enough(ctx, chosen)
     if mine[2] != theirs[2]:
         if fast:
-            return (f"{head}, where nothing is unloaded (here {and_([e.model for e in c.evicts])}"
-                    f", ~{number(c.evict_s)} s to load again)")
+            return (f"{head}, where less is unloaded to make room (here "
+                    f"{and_([e.model for e in c.evicts])}, ~{number(c.evict_s)} s to load again)")
         reloads = ", counting reloads" if c.evicts or chosen.evicts else ""
         return (f"{head}, which answers sooner: ~{number(rank.cost_s(ctx, chosen))} s to the "
                 f"whole answer, ~{number(rank.cost_s(ctx, c))} s here{reloads}")
