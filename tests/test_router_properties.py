@@ -271,6 +271,13 @@ def check_invariants(v: Verdict, req: Request, config: Config, exp: Expected) ->
         assert [x.field for x in got if x.predicted] == c.mode_predicted
         assert all("under load" in w for w in v.warnings if "mode bypassed" in w
                    and c.mode_predicted and len(c.mode_broken) == 1)
+    # the model named ran within every limit: each other backend that could have run it
+    # within them too says why it ranked after the one chosen, and only those do
+    if v.action == "run" and not c.violations and req.model != "auto":
+        for e in v.fallback_chain:
+            behind = f"; ranked after {v.backend_used}" in e.reason
+            clean = e.accepted and not e.violations and e.model is None
+            assert behind == (clean and e.backend != v.backend_used), (e, v.backend_used)
 
 
 @settings(PROPS, max_examples=2000)
