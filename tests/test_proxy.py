@@ -5,6 +5,7 @@ that `sollama why` explains."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -362,26 +363,38 @@ def test_a_token_is_required_when_given(fleet: Fleet, tmp_path: Path) -> None:
     assert "Traceback" not in p.log.read_text()
 
 
-def test_sigterm_lets_a_streaming_answer_finish(tmp_path: Path) -> None:
-    # real time: ~20 tokens at the iGPU's 16 tokens/s, still streaming when the signal comes
+@contextlib.contextmanager
+def slow_proxy(state: Path) -> Iterator[ProxyProcess]:
+    """A proxy over a fleet in real time, llama3:8b loaded on the iGPU: `stream_words`
+    is ~20 tokens at its 16 tokens/s, still streaming a second after it began."""
     with Fleet(three_hosts(time_scale=1.0)) as slow:
         slow["ollama-igpu"].load("llama3:8b")
-        p = ProxyProcess(tmp_path / "term", slow.config_toml()).start()
+        p = ProxyProcess(state, slow.config_toml()).start()
         try:
-            with httpx.stream("POST", p.url + "/api/generate", timeout=60, json={
-                    "model": "llama3:8b", "prompt": " ".join(["word"] * 40)}) as r:
-                lines = r.iter_lines()
-                first = json.loads(next(lines))
-                assert first["done"] is False
-                assert p.proc is not None
-                p.proc.send_signal(15)
-                rest = [json.loads(x) for x in lines if x]
-            assert rest and rest[-1]["done"] is True
-            assert p.proc.wait(30) == 0
-            decision = r.headers["x-sollama-decision"]
+            yield p
         finally:
             p.stop()
-        assert why_json(p, decision)["outcome"]["status"] == "ok"
+
+
+def stream_words(p: ProxyProcess) -> contextlib.AbstractContextManager[httpx.Response]:
+    return httpx.stream("POST", p.url + "/api/generate", timeout=60, json={
+        "model": "llama3:8b", "prompt": " ".join(["word"] * 40)})
+
+
+def test_sigterm_lets_a_streaming_answer_finish(tmp_path: Path) -> None:
+    # still streaming when the signal comes
+    with slow_proxy(tmp_path / "term") as p:
+        with stream_words(p) as r:
+            lines = r.iter_lines()
+            first = json.loads(next(lines))
+            assert first["done"] is False
+            assert p.proc is not None
+            p.proc.send_signal(15)
+            rest = [json.loads(x) for x in lines if x]
+        assert rest and rest[-1]["done"] is True
+        assert p.proc.wait(30) == 0
+        decision = r.headers["x-sollama-decision"]
+    assert why_json(p, decision)["outcome"]["status"] == "ok"
 
 
 # -- in memory, in batches -----------------------------------------------------------------------
@@ -426,33 +439,26 @@ def test_decisions_come_from_memory_and_are_recorded_in_one_write(fleet: Fleet) 
 
 
 def test_a_client_that_leaves_mid_stream_is_recorded_as_interrupted(tmp_path: Path) -> None:
-    # real time: ~20 tokens at the iGPU's 16 tokens/s, so the answer is still coming when the
-    # client leaves after its first line
-    with Fleet(three_hosts(time_scale=1.0)) as slow:
-        slow["ollama-igpu"].load("llama3:8b")
-        p = ProxyProcess(tmp_path / "gone", slow.config_toml()).start()
-        try:
-            with httpx.stream("POST", p.url + "/api/generate", timeout=60, json={
-                    "model": "llama3:8b", "prompt": " ".join(["word"] * 40)}) as r:
-                assert json.loads(next(r.iter_lines()))["done"] is False
-                decision = r.headers["x-sollama-decision"]
-                backend = r.headers["x-sollama-backend"]
-            # the proxy notices at its next chunk; bounded by the answer's own length
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                page = httpx.get(p.url + "/metrics").text
-                if f'sollama_proxy_in_flight{{backend="{backend}"}} 0.0' in page:
-                    break
-                assert p.proc is not None
-                wait_on(p.proc, 0.05)     # the proxy exits (a failure), or 50 ms pass
-            else:
-                raise AssertionError(f"still in flight: {page}")
-            deadline = time.monotonic() + 10
-            while (recorded := p.sollama("why", decision, "--json")).returncode:
-                assert time.monotonic() < deadline, recorded.stderr
-            assert json.loads(recorded.stdout)["outcome"]["status"] == "interrupted"
-        finally:
-            p.stop()
+    # the answer is still coming when the client leaves after its first line
+    with slow_proxy(tmp_path / "gone") as p:
+        with stream_words(p) as r:
+            assert json.loads(next(r.iter_lines()))["done"] is False
+            decision = r.headers["x-sollama-decision"]
+            backend = r.headers["x-sollama-backend"]
+        # the proxy notices at its next chunk; bounded by the answer's own length
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            page = httpx.get(p.url + "/metrics").text
+            if f'sollama_proxy_in_flight{{backend="{backend}"}} 0.0' in page:
+                break
+            assert p.proc is not None
+            wait_on(p.proc, 0.05)     # the proxy exits (a failure), or 50 ms pass
+        else:
+            raise AssertionError(f"still in flight: {page}")
+        deadline = time.monotonic() + 10
+        while (recorded := p.sollama("why", decision, "--json")).returncode:
+            assert time.monotonic() < deadline, recorded.stderr
+        assert json.loads(recorded.stdout)["outcome"]["status"] == "interrupted"
 
 
 def test_a_model_the_schedule_keeps_loaded_gets_the_windows_keep_alive(

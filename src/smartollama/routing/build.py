@@ -131,7 +131,7 @@ def _entry(ctx: Context, f: Candidate | Rejection, mode: str,
     """``ranked_after``: the candidate chosen over every other that breaks nothing,
     whose entries then say why they rank after it."""
     text = reasons.chain_reason(ctx, f, mode)
-    if (ranked_after is not None and isinstance(f, Candidate) and f is not ranked_after
+    if (ranked_after is not None and isinstance(f, Candidate)
             and f.backend != ranked_after.backend and not ctx.violations(f, mode)):
         text += "; " + reasons.behind(ctx, f, ranked_after, mode)
     if isinstance(f, Rejection):
