@@ -20,7 +20,8 @@ from conftest import run_sollama
 from smartollama.commands.replay import fleet_and_config
 from smartollama.replay.baselines import BASELINES
 from smartollama.replay.compare import compare, run_one
-from smartollama.replay.loop import Simulation
+from smartollama.replay.hindsight import Alternative, Slow, hindsight
+from smartollama.replay.loop import RunResult, Simulation
 from smartollama.replay.metrics import TARGETS, meets, percentile
 from smartollama.replay.policies import sollama
 from smartollama.replay.trace import TraceRequest, read_trace
@@ -326,6 +327,92 @@ def test_sollama_production_targets(shipped: tuple[str, dict[str, dict[str, floa
     fleet, runs = shipped
     missed = {m for m in TARGETS if not meets(m, runs["sollama"][m])}
     assert missed == KNOWN_MISSES[fleet]
+
+
+# -- hindsight: each slow request tried on every host, as it came ---------------------------
+
+
+@pytest.fixture(scope="module", params=sorted(SHIPPED))
+def looked_back(request: pytest.FixtureRequest) -> tuple[str, list[Slow], RunResult]:
+    fleet = request.param
+    trace, cfg = SHIPPED[fleet]
+    spec, config = fleet_and_config(fleet, str(TRACES / cfg) if cfg else None)
+    requests = read_trace(TRACES / trace, config.modes)
+    return fleet, hindsight(requests, spec, config), run_one("sollama", requests, spec, config)
+
+
+def test_hindsight_tries_each_slow_request_again_as_the_run_had_it(
+        looked_back: tuple[str, list[Slow], RunResult]) -> None:
+    _, found, run = looked_back
+    slow = {j.arrival: j for j in run.jobs if j.status == "ok"
+            and j.req.urgency in ("interactive", "critical") and (j.ttft_s or 0) > 5}
+    assert found and [s.t for s in found] == sorted(slow)
+    for s in found:
+        job = slow[s.t]
+        assert (s.host, s.model, s.mode) == (job.host, job.model, job.mode)
+        mine = [a for a in s.alternatives if a.chosen]
+        # the copy sent where sollama sent it answers exactly when the run did
+        assert len(mine) == 1 and mine[0].host == s.host and mine[0].ttft_s == pytest.approx(
+            s.ttft_s, abs=1e-9)
+        holders = {h for h, hs in run_hosts(looked_back[0]).items() if s.model in hs}
+        assert {a.host for a in s.alternatives} == holders
+
+
+def run_hosts(fleet: str) -> dict[str, set[str]]:
+    from smartollama.sim.spec import load_fleet_spec
+
+    return {h.name: {m.name for m in h.models} for h in load_fleet_spec(fleet).hosts}
+
+
+def test_the_readme_shows_the_hindsight_as_it_is(
+        looked_back: tuple[str, list[Slow], RunResult]) -> None:
+    from smartollama.replay.hindsight import text as hindsight_text
+
+    fleet, found, _ = looked_back
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(f"<!-- hindsight:{fleet} -->\n```\n", 1)[1].split("```\n", 1)[0]
+    assert block == hindsight_text(found), "README.md's hindsight is stale: paste the new one"
+
+
+def test_a_slow_request_is_no_host_breaking_mode_or_within_mode() -> None:
+    def slow(*alts: tuple[str, float | None, list[str]]) -> Slow:
+        return Slow(t=1.0, model="m", mode="quiet", host="a", ttft_s=9.0, alternatives=[
+            Alternative("a", 9.0, [], chosen=True),
+            *(Alternative(h, t, over, chosen=False) for h, t, over in alts)])
+
+    assert slow().outcome == "no_host"
+    assert slow(("b", 6.0, []), ("c", None, [])).outcome == "no_host"
+    assert slow(("b", 2.0, ["fan_pct"])).outcome == "breaking_mode"
+    assert slow(("b", 2.0, ["fan_pct"]), ("c", 4.9, [])).outcome == "within_mode"
+    # the chosen host itself never counts, even if its copy were quick
+    quick_self = Slow(t=1.0, model="m", mode="quiet", host="a", ttft_s=9.0,
+                      alternatives=[Alternative("a", 1.0, [], chosen=True)])
+    assert quick_self.outcome == "no_host"
+
+
+def test_replay_hindsight_on_the_command_line(tmp_path: Path) -> None:
+    # a quiet morning on the laptop: two long coder prompts at once, the iGPU takes one
+    rows = [{"t": 10.0, "model": "qwen2.5-coder:7b", "task": "code", "prompt_tokens": 2400,
+             "answer_tokens": 300, "mode": "quiet"},
+            {"t": 11.0, "model": "qwen2.5-coder:7b", "task": "code", "prompt_tokens": 2400,
+             "answer_tokens": 300}]
+    trace = write(tmp_path / "t.jsonl", rows)
+    r = run_sollama("replay", str(trace), "--fleet", "laptop", "--baseline", "biggest",
+                    "--hindsight", "--json")
+    assert r.returncode == 0, r.stderr
+    look = json.loads(r.stdout)["hindsight"]
+    assert look["limit_s"] == 5.0 and look["slow"] == len(look["requests"]) >= 1
+    assert look["no_host"] + look["breaking_mode"] + look["within_mode"] == look["slow"]
+    first = look["requests"][0]
+    assert set(first) == {"t", "model", "mode", "host", "ttft_s", "alternatives", "outcome"}
+    assert {a["host"] for a in first["alternatives"]} == {"laptop-igpu", "laptop-nvidia"}
+    r = run_sollama("replay", str(trace), "--fleet", "laptop", "--baseline", "biggest",
+                    "--hindsight")
+    assert r.returncode == 0, r.stderr
+    tail = r.stdout.split("\nHindsight: ", 1)[1]
+    assert tail.startswith(f"{look['slow']} interactive request")
+    assert "Tried again on every host that holds the model, at the moment each came:" in tail
+    assert f"{look['no_host']} no host would have answered within 5 s" in tail
 
 
 def test_a_cloud_model_is_answered_remotely_and_an_unknown_one_refused() -> None:

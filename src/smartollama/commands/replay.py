@@ -104,12 +104,15 @@ def fleet_and_config(fleet: str, config_path: str | None) -> tuple[FleetSpec, Co
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               metavar="FILE.png", help="Plot TTFT, fan and loads over the day (needs matplotlib).")
+@click.option("--hindsight", is_flag=True,
+              help="Also try each request sollama answered after 5 s on every host that "
+                   "holds its model, at the moment it came: could any have been sooner?")
 @click.option("--from-history", is_flag=True,
               help="First write TRACE from your recorded decisions (`sollama why --list`), "
                    "then replay it.")
 def replay_command(trace: str, fleet: str, config_path: str | None, policy: str | None,
                    baselines: tuple[str, ...], as_json: bool, plot_path: str | None,
-                   from_history: bool) -> int:
+                   hindsight: bool, from_history: bool) -> int:
     import json
     import sys
 
@@ -135,6 +138,12 @@ def replay_command(trace: str, fleet: str, config_path: str | None, policy: str 
     finally:
         if bar:
             bar[0].stop()
+    found = None
+    if hindsight:
+        from smartollama.replay import hindsight as hs
+
+        found = hs.hindsight(requests, spec, config, policy=policy)
+        result.report["hindsight"] = hs.summary(found)
     if as_json:
         click.echo(json.dumps(result.report))
     else:
@@ -144,6 +153,8 @@ def replay_command(trace: str, fleet: str, config_path: str | None, policy: str 
             render(result.report, sys.stdout, color=True)
         else:
             click.echo(text(result.report), nl=False)
+        if found is not None:
+            click.echo("\n" + hs.text(found), nl=False)
     if plot_path is not None:
         from smartollama.replay.plot import plot
 

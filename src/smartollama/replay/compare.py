@@ -16,7 +16,7 @@ from typing import Any
 from smartollama.config import Config
 from smartollama.replay.baselines import BASELINES
 from smartollama.replay.loop import RunResult, Simulation
-from smartollama.replay.metrics import compute
+from smartollama.replay.metrics import TIMED, compute
 from smartollama.replay.policies import sollama
 from smartollama.replay.trace import TraceRequest
 from smartollama.sim.spec import FleetSpec
@@ -50,7 +50,7 @@ def summarize(res: RunResult, config: Config) -> Summary:
     return Summary(
         res.name, compute(res, config), res.hours,
         [(j.arrival, j.ttft_s) for j in res.jobs if j.ttft_s is not None
-         and j.status == "ok" and j.req.urgency in ("interactive", "critical")],
+         and j.status == "ok" and j.req.urgency in TIMED],
         res.fan, [t for t, _, _ in res.loads])
 
 

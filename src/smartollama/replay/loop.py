@@ -104,21 +104,10 @@ class Simulation:
                     self._open(name, claim.runner, 0.0)
         done = 0
         while self._events:
-            t, kind, _, payload = heapq.heappop(self._events)
-            self.now = t
-            if kind == _ARRIVE:
-                self._arrive(payload)
+            if self.step() == _ARRIVE:
                 done += 1
                 if self.progress is not None and done % 500 == 0:
                     self.progress(500)
-            elif kind == _DONE:
-                self._done(payload)
-            elif kind == _LOADED:
-                self._activity(self.hosts[payload])
-            elif kind == _TIMEOUT:
-                self._timeout(payload)
-            elif kind == _HOUR:
-                self._preload_hour(payload)
         if self.progress is not None:
             self.progress(done % 500)
         horizon = max([self.hours * 3600.0] + [j.done for j in self.jobs if j.done is not None])
@@ -130,6 +119,22 @@ class Simulation:
                 self._close(name, runner, min(runner.expires, horizon))
         return RunResult(self.name, self.jobs, self.preloads, self.loads, self.closed, energy,
                          horizon, self.hours, self.fan, self.config.default_mode)
+
+    def step(self) -> int:
+        """Take the next event and carry it out; returns its kind."""
+        t, kind, _, payload = heapq.heappop(self._events)
+        self.now = t
+        if kind == _ARRIVE:
+            self._arrive(payload)
+        elif kind == _DONE:
+            self._done(payload)
+        elif kind == _LOADED:
+            self._activity(self.hosts[payload])
+        elif kind == _TIMEOUT:
+            self._timeout(payload)
+        elif kind == _HOUR:
+            self._preload_hour(payload)
+        return kind
 
     def _push(self, t: float, kind: int, payload: Any) -> None:
         self._seq += 1

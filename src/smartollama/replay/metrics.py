@@ -54,6 +54,8 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "mode_compliance": True,
 }
 USE_WINDOW_S = 3600.0
+#: the urgencies whose time to first token the p50/p95 "interactive" metrics count
+TIMED = ("interactive", "critical")
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -71,10 +73,10 @@ def compute(result: RunResult, config: Config) -> dict[str, Any]:
     jobs = result.jobs
     n = len(jobs)
     answered = [j for j in jobs if j.status == "ok"]
-    inter = [j.ttft_s for j in answered if j.req.urgency in ("interactive", "critical")]
+    inter = [j.ttft_s for j in answered if j.req.urgency in TIMED]
     crit = [j.ttft_s for j in answered if j.req.urgency == "critical"]
     met = sum(1 for j in answered if _quality_met(j, scorer))
-    compliant = sum(1 for j in answered if _complies(j, config))
+    compliant = sum(1 for j in answered if complies(j, config))
     oom = sum(j.oom for j in jobs) + sum(j.oom for j in result.preloads)
     return {
         "ttft_p95_interactive_s": _r(percentile(inter, 0.95)),  # type: ignore[arg-type]
@@ -144,19 +146,24 @@ def _quality_met(job: Job, scorer: Any) -> bool:
     return bool(scorer.tier(key) <= bar)
 
 
-def _complies(job: Job, config: Config) -> bool:
+def complies(job: Job, config: Config) -> bool:
+    """Whether its host stayed within the mode in force while serving it."""
+    return not over_limits(job, config)
+
+
+def over_limits(job: Job, config: Config) -> list[str]:
+    """The mode's limits its host broke while serving it: the reading's field (a
+    reading missing where unknown telemetry is not allowed counts as broken)."""
     limits = config.modes.get(job.mode)
     if limits is None:
-        return True
+        return []
     allow_unknown = config.routing.unknown_telemetry == "allow"
+    broken = []
     for field, limit in limits.limits().items():
         seen = job.peak.get(field)
-        if seen is None:
-            if not allow_unknown:
-                return False
-        elif seen > limit + 1e-9:
-            return False
-    return True
+        if (seen is None and not allow_unknown) or (seen is not None and seen > limit + 1e-9):
+            broken.append(field)
+    return broken
 
 
 def meets(metric: str, value: Any) -> bool | None:
