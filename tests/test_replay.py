@@ -20,7 +20,7 @@ from conftest import run_sollama
 from smartollama.commands.replay import fleet_and_config
 from smartollama.replay.baselines import BASELINES
 from smartollama.replay.compare import compare, run_one
-from smartollama.replay.hindsight import Alternative, Slow, hindsight
+from smartollama.replay.hindsight import Alternative, Hindsight, Slow, hindsight
 from smartollama.replay.loop import RunResult, Simulation
 from smartollama.replay.metrics import TARGETS, meets, percentile
 from smartollama.replay.policies import sollama
@@ -333,7 +333,7 @@ def test_sollama_production_targets(shipped: tuple[str, dict[str, dict[str, floa
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
-def looked_back(request: pytest.FixtureRequest) -> tuple[str, list[Slow], RunResult]:
+def looked_back(request: pytest.FixtureRequest) -> tuple[str, Hindsight, RunResult]:
     fleet = request.param
     trace, cfg = SHIPPED[fleet]
     spec, config = fleet_and_config(fleet, str(TRACES / cfg) if cfg else None)
@@ -342,11 +342,12 @@ def looked_back(request: pytest.FixtureRequest) -> tuple[str, list[Slow], RunRes
 
 
 def test_hindsight_tries_each_slow_request_again_as_the_run_had_it(
-        looked_back: tuple[str, list[Slow], RunResult]) -> None:
-    _, found, run = looked_back
+        looked_back: tuple[str, Hindsight, RunResult]) -> None:
+    _, look, run = looked_back
+    found = look.checked
     slow = {j.arrival: j for j in run.jobs if j.status == "ok"
             and j.req.urgency in ("interactive", "critical") and (j.ttft_s or 0) > 5}
-    assert found and [s.t for s in found] == sorted(slow)
+    assert found and [s.t for s in found] == sorted(slow) and look.slow == len(slow)
     for s in found:
         job = slow[s.t]
         assert (s.host, s.model, s.mode) == (job.host, job.model, job.mode)
@@ -365,13 +366,31 @@ def run_hosts(fleet: str) -> dict[str, set[str]]:
 
 
 def test_the_readme_shows_the_hindsight_as_it_is(
-        looked_back: tuple[str, list[Slow], RunResult]) -> None:
+        looked_back: tuple[str, Hindsight, RunResult]) -> None:
     from smartollama.replay.hindsight import text as hindsight_text
 
-    fleet, found, _ = looked_back
+    fleet, look, _ = looked_back
     readme = (ROOT / "README.md").read_text()
     block = readme.split(f"<!-- hindsight:{fleet} -->\n```\n", 1)[1].split("```\n", 1)[0]
-    assert block == hindsight_text(found), "README.md's hindsight is stale: paste the new one"
+    assert block == hindsight_text(look), "README.md's hindsight is stale: paste the new one"
+
+
+def test_hindsight_checks_at_most_so_many_evenly_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smartollama.replay import hindsight as hs
+
+    monkeypatch.setattr(hs, "MAX_CHECKED", 4)
+    spec, config = fleet_and_config("laptop", None)
+    trace = read_trace(TRACES / "laptop-day.jsonl", config.modes)
+    seen: list[tuple[int, int]] = []
+    look = hindsight(trace, spec, config, progress=lambda done, total: seen.append((done, total)))
+    assert look.slow > 20 and len(look.checked) == 4
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    hours = [s.t / 3600 for s in look.checked]
+    assert hours == sorted(hours) and hours[-1] - hours[0] > 6     # not the first four
+    out = hs.text(look)
+    assert out.startswith(f"Hindsight: {look.slow} interactive requests took over 5 s")
+    assert "\n4 of them, evenly spread, tried again on every host" in out
+    assert hs.summary(look)["checked"] == 4 and hs.summary(look)["slow"] == look.slow
 
 
 def test_a_slow_request_is_no_host_breaking_mode_or_within_mode() -> None:
@@ -401,7 +420,7 @@ def test_replay_hindsight_on_the_command_line(tmp_path: Path) -> None:
                     "--hindsight", "--json")
     assert r.returncode == 0, r.stderr
     look = json.loads(r.stdout)["hindsight"]
-    assert look["limit_s"] == 5.0 and look["slow"] == len(look["requests"]) >= 1
+    assert look["limit_s"] == 5.0 and look["slow"] == look["checked"] == len(look["requests"]) >= 1
     assert look["no_host"] + look["breaking_mode"] + look["within_mode"] == look["slow"]
     first = look["requests"][0]
     assert set(first) == {"t", "model", "mode", "host", "ttft_s", "alternatives", "outcome"}

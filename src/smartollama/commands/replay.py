@@ -142,7 +142,14 @@ def replay_command(trace: str, fleet: str, config_path: str | None, policy: str 
     if hindsight:
         from smartollama.replay import hindsight as hs
 
-        found = hs.hindsight(requests, spec, config, policy=policy)
+        bar = _progress(None, "looking back") if len(requests) >= PROGRESS_MIN \
+            and sys.stderr.isatty() else None
+        try:
+            found = hs.hindsight(requests, spec, config, policy=policy,
+                                 progress=bar[1] if bar else None)
+        finally:
+            if bar:
+                bar[0].stop()
         result.report["hindsight"] = hs.summary(found)
     if as_json:
         click.echo(json.dumps(result.report))
@@ -175,13 +182,22 @@ def _no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def _progress(total: int) -> tuple[Any, Callable[[int], None]]:
+def _progress(total: int | None, what: str = "replaying"
+              ) -> tuple[Any, Callable[..., None]]:
+    """A transient bar on stderr, and its update: (done, total=None: unchanged)."""
     from rich.progress import Progress
 
     bar = Progress(transient=True, console=_stderr_console())
-    task = bar.add_task("replaying", total=total)
+    task = bar.add_task(what, total=total)
     bar.start()
-    return bar, lambda done: bar.update(task, completed=done)
+
+    def update(done: int, total: int | None = None) -> None:
+        if total is None:
+            bar.update(task, completed=done)
+        else:
+            bar.update(task, completed=done, total=total)
+
+    return bar, update
 
 
 def _stderr_console() -> Any:

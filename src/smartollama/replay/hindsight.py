@@ -21,6 +21,7 @@ might have left the fleet otherwise when the request came.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +36,9 @@ from smartollama.sim.spec import FleetSpec
 #: the time to first token a request is slow beyond: the p95 target's
 LIMIT_S = TARGETS["ttft_p95_interactive_s"][1]
 OUTCOMES = ("no_host", "breaking_mode", "within_mode")
+#: the most slow requests checked (each costs a copy of the simulation per host, and
+#: on a fleet with long queues, running that copy through them)
+MAX_CHECKED = 200
 
 
 @dataclass
@@ -68,33 +72,50 @@ class Slow:
         return "breaking_mode" if sooner else "no_host"
 
 
+@dataclass
+class Hindsight:
+    """How many requests were slow, and those checked (all, up to ``MAX_CHECKED``)."""
+
+    slow: int
+    checked: list[Slow]
+
+
 def hindsight(trace: list[TraceRequest], spec: FleetSpec, config: Config, *,
-              policy: str | None = None) -> list[Slow]:
-    """Each slow request of sollama's run over ``trace``, tried on every host that holds its model."""
+              policy: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Hindsight:
+    """sollama's slow requests over ``trace``, each tried on every host that holds
+    its model; over ``MAX_CHECKED`` of them, that many, evenly spread over the
+    trace. ``progress(done, total)``: requests checked so far, of how many."""
     first = Simulation(copy.deepcopy(spec), config, trace, sollama(config, policy),
                        name="sollama", learn=True, preload=True).run()
-    slow = {j.index: j for j in first.jobs if j.status == "ok" and j.req.urgency in TIMED
-            and j.ttft_s is not None and j.ttft_s > LIMIT_S}
+    slow = sorted((j for j in first.jobs if j.status == "ok" and j.req.urgency in TIMED
+                   and j.ttft_s is not None and j.ttft_s > LIMIT_S),
+                  key=lambda j: (j.arrival, j.index))
+    picked = slow if len(slow) <= MAX_CHECKED else \
+        [slow[k * len(slow) // MAX_CHECKED] for k in range(MAX_CHECKED)]
     probe = _Probe(copy.deepcopy(spec), config, trace, sollama(config, policy),
                    name="sollama", learn=True, preload=True,
-                   slow=slow, decide=sollama(config, policy))
+                   slow={j.index: j for j in picked}, decide=sollama(config, policy),
+                   progress_checked=progress)
     probe.run()
-    return [probe.found[i] for i in sorted(probe.found)]
+    return Hindsight(len(slow), [probe.found[j.index] for j in picked])
 
 
-def summary(found: list[Slow]) -> dict[str, Any]:
-    """The `--json` object: the counts per outcome, and each slow request."""
-    return {"limit_s": LIMIT_S, "slow": len(found),
-            **{o: sum(s.outcome == o for s in found) for o in OUTCOMES},
-            "requests": [{**asdict(s), "outcome": s.outcome} for s in found]}
+def summary(h: Hindsight) -> dict[str, Any]:
+    """The `--json` object: the counts per outcome, and each slow request checked."""
+    return {"limit_s": LIMIT_S, "slow": h.slow, "checked": len(h.checked),
+            **{o: sum(s.outcome == o for s in h.checked) for o in OUTCOMES},
+            "requests": [{**asdict(s), "outcome": s.outcome} for s in h.checked]}
 
 
 class _Probe(Simulation):
     """sollama's run again, trying each slow request on every host as it arrives."""
 
-    def __init__(self, *args: Any, slow: dict[int, Job], decide: Chooser, **kw: Any) -> None:
+    def __init__(self, *args: Any, slow: dict[int, Job], decide: Chooser,
+                 progress_checked: Callable[[int, int], None] | None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.slow = slow
+        self.progress_checked = progress_checked
         #: decides for the copies (a chooser keeps its environment per simulation)
         self.decide = decide
         self.found: dict[int, Slow] = {}
@@ -105,6 +126,8 @@ class _Probe(Simulation):
             self.found[i] = Slow(t=job.arrival, model=job.model or job.req.model, mode=job.mode,
                                  host=job.host or "", ttft_s=job.ttft_s or 0.0,
                                  alternatives=self._alternatives(i, job))
+            if self.progress_checked is not None:
+                self.progress_checked(len(self.found), len(self.slow))
         super()._arrive(i)
 
     def _alternatives(self, i: int, job: Job) -> list[Alternative]:
@@ -121,8 +144,7 @@ class _Probe(Simulation):
 
     def _try(self, i: int, host: str, model: str) -> Job:
         """Request ``i`` sent to ``host`` in a copy of the simulation as it is now."""
-        shared = (self.trace, self.config, self.slow, self.found)
-        sim = copy.deepcopy(self, {id(x): x for x in shared})
+        sim = self.fork(share=(self.slow, self.found, self.decide))
         decide = self.decide
 
         def forced(r: TraceRequest, mode: str, s: Simulation, index: int) -> Decision:
@@ -132,10 +154,13 @@ class _Probe(Simulation):
             return Decision(choices=[(host, model)], keep_alive_s=d.keep_alive_s, busy_s=[None])
 
         sim.chooser = forced
-        sim.slow = {}
+        sim.slow, sim.progress_checked = {}, None
         Simulation._arrive(sim, i)
         job = sim.jobs[-1]
-        while sim._events and job.first_token is None and job.status == "pending":
+        # later requests queue behind it (first come, first served): the copy runs
+        # on without them, and so without deciding anything more
+        sim._next = len(sim._arrivals)
+        while sim.pending() and job.first_token is None and job.status == "pending":
             sim.step()
         return job
 
@@ -144,16 +169,21 @@ class _Probe(Simulation):
 LISTED = 20
 
 
-def text(found: list[Slow]) -> str:
+def text(h: Hindsight) -> str:
     """The hindsight as lines to print below the table."""
     lim = f"{LIMIT_S:g} s"
-    if not found:
+    found = h.checked
+    if not h.slow:
         return f"Hindsight: no interactive request took over {lim} to its first token.\n"
     counts = {o: sum(s.outcome == o for s in found) for o in OUTCOMES}
     width = len(str(len(found)))
-    lines = [f"Hindsight: {len(found)} interactive request{'s' if len(found) != 1 else ''} "
-             f"took over {lim} to the first token.",
-             "Tried again on every host that holds the model, at the moment each came:",
+    first = (f"Hindsight: {h.slow:,} interactive request{'s' if h.slow != 1 else ''} took over "
+             f"{lim} to the first token.")
+    tried = "Tried again on every host that holds the model, at the moment each came"
+    if len(found) < h.slow:
+        tried = (f"{len(found)} of them, evenly spread, tried again on every host that holds "
+                 "the model, as each came")
+    lines = [first, tried + ":",
              f"  {counts['no_host']:>{width}} no host would have answered within {lim}",
              f"  {counts['breaking_mode']:>{width}} another host would have, "
              "only by breaking the mode",

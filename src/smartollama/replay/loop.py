@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from smartollama import names
 from smartollama.config import Config
@@ -75,6 +75,9 @@ class Simulation:
         self.state = State()
         self._learned: dict[str, Any] = {}
         self._events: list[tuple[float, int, int, Any]] = []
+        #: the trace's indices in the order the requests come (ties: the trace's order)
+        self._arrivals = sorted(range(len(trace)), key=lambda i: trace[i].t)
+        self._next = 0
         self._seq = 0
         self.jobs: list[Job] = []
         self.preloads: list[Job] = []
@@ -89,8 +92,6 @@ class Simulation:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        for i, r in enumerate(self.trace):
-            self._push(r.t, _ARRIVE, i)
         if self.preload and self.config.preload:
             for hour in range(int(self.hours)):
                 self._push(hour * 3600.0, _HOUR, hour)
@@ -103,7 +104,7 @@ class Simulation:
                     h.model.release(claim.runner, math.inf, 0.0)
                     self._open(name, claim.runner, 0.0)
         done = 0
-        while self._events:
+        while self.pending():
             if self.step() == _ARRIVE:
                 done += 1
                 if self.progress is not None and done % 500 == 0:
@@ -120,13 +121,25 @@ class Simulation:
         return RunResult(self.name, self.jobs, self.preloads, self.loads, self.closed, energy,
                          horizon, self.hours, self.fan, self.config.default_mode)
 
+    def pending(self) -> bool:
+        """Whether anything is left to happen: a request to come, or an event."""
+        return bool(self._events) or self._next < len(self._arrivals)
+
     def step(self) -> int:
-        """Take the next event and carry it out; returns its kind."""
+        """Take the next event and carry it out; returns its kind. Requests come
+        in trace order from their own list, not the heap (a fork copies the heap),
+        after whatever else happens at the same moment."""
+        if self._next < len(self._arrivals):
+            i = self._arrivals[self._next]
+            t = self.trace[i].t
+            if not self._events or (t, _ARRIVE) < self._events[0][:2]:
+                self._next += 1
+                self.now = t
+                self._arrive(i)
+                return _ARRIVE
         t, kind, _, payload = heapq.heappop(self._events)
         self.now = t
-        if kind == _ARRIVE:
-            self._arrive(payload)
-        elif kind == _DONE:
+        if kind == _DONE:
             self._done(payload)
         elif kind == _LOADED:
             self._activity(self.hosts[payload])
@@ -135,6 +148,26 @@ class Simulation:
         elif kind == _HOUR:
             self._preload_hour(payload)
         return kind
+
+    def fork(self, *, share: tuple[object, ...] = ()) -> Self:
+        """A copy that runs on from now without touching this one. What is in
+        flight is copied (hosts, queues, runners, events, what was learned); what
+        is over is left behind (the finished jobs and the series the metrics
+        read), so a fork costs what is going on, not how long the run has been.
+        ``share``: objects the copy keeps by reference (nothing may change them)."""
+        import copy
+
+        memo: dict[int, Any] = {id(x): x for x in (self.trace, self.config, self._arrivals,
+                                                   *share)}
+        for past in (self.jobs, self.preloads, self.loads, self.closed, self.fan):
+            memo[id(past)] = []
+        memo[id(self.residencies)] = {}
+        sim = copy.deepcopy(self, memo)
+        for name, h in sim.hosts.items():     # runner ids are the copies' now
+            old = self.hosts[name]
+            h.ready_at = {id(memo[k]): v for k, v in old.ready_at.items() if k in memo}
+            h.rows = {id(memo[k]): v for k, v in old.rows.items() if k in memo}
+        return sim
 
     def _push(self, t: float, kind: int, payload: Any) -> None:
         self._seq += 1
