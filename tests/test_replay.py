@@ -432,6 +432,13 @@ def test_replay_hindsight_on_the_command_line(tmp_path: Path) -> None:
     assert tail.startswith(f"{look['slow']} interactive request")
     assert "Tried again on every host that holds the model, at the moment each came:" in tail
     assert f"{look['no_host']} no host would have answered within 5 s" in tail
+    # a quick one: nothing to look back on
+    write(trace, [{"t": 10.0, "model": "llama3.2:3b", "prompt_tokens": 50, "answer_tokens": 20}])
+    r = run_sollama("replay", str(trace), "--fleet", "laptop", "--baseline", "biggest",
+                    "--hindsight")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith("\nHindsight: no interactive request took over 5 s to its first "
+                             "token.\n")
 
 
 def test_a_cloud_model_is_answered_remotely_and_an_unknown_one_refused() -> None:

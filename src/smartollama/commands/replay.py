@@ -105,8 +105,8 @@ def fleet_and_config(fleet: str, config_path: str | None) -> tuple[FleetSpec, Co
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               metavar="FILE.png", help="Plot TTFT, fan and loads over the day (needs matplotlib).")
 @click.option("--hindsight", is_flag=True,
-              help="Also try each request sollama answered after 5 s on every host that "
-                   "holds its model, at the moment it came: could any have been sooner?")
+              help="Also send each request sollama answered after 5 s to every host that "
+                   "holds its model, as it came: would any have answered within 5 s?")
 @click.option("--from-history", is_flag=True,
               help="First write TRACE from your recorded decisions (`sollama why --list`), "
                    "then replay it.")
