@@ -375,14 +375,14 @@ def test_the_readme_shows_the_hindsight_as_it_is(
     assert block == hindsight_text(look), "README.md's hindsight is stale: paste the new one"
 
 
-def test_hindsight_checks_at_most_so_many_evenly_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hindsight_checks_at_most_so_many_evenly_spread() -> None:
     from smartollama.replay import hindsight as hs
 
-    monkeypatch.setattr(hs, "MAX_CHECKED", 4)
     spec, config = fleet_and_config("laptop", None)
     trace = read_trace(TRACES / "laptop-day.jsonl", config.modes)
     seen: list[tuple[int, int]] = []
-    look = hindsight(trace, spec, config, progress=lambda done, total: seen.append((done, total)))
+    look = hindsight(trace, spec, config, max_checked=4,
+                     progress=lambda done, total: seen.append((done, total)))
     assert look.slow > 20 and len(look.checked) == 4
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     hours = [s.t / 3600 for s in look.checked]

@@ -81,18 +81,18 @@ class Hindsight:
 
 
 def hindsight(trace: list[TraceRequest], spec: FleetSpec, config: Config, *,
-              policy: str | None = None,
+              policy: str | None = None, max_checked: int = MAX_CHECKED,
               progress: Callable[[int, int], None] | None = None) -> Hindsight:
     """sollama's slow requests over ``trace``, each tried on every host that holds
-    its model; over ``MAX_CHECKED`` of them, that many, evenly spread over the
+    its model; over ``max_checked`` of them, that many, evenly spread over the
     trace. ``progress(done, total)``: requests checked so far, of how many."""
     first = Simulation(copy.deepcopy(spec), config, trace, sollama(config, policy),
                        name="sollama", learn=True, preload=True).run()
     slow = sorted((j for j in first.jobs if j.status == "ok" and j.req.urgency in TIMED
                    and j.ttft_s is not None and j.ttft_s > LIMIT_S),
                   key=lambda j: (j.arrival, j.index))
-    picked = slow if len(slow) <= MAX_CHECKED else \
-        [slow[k * len(slow) // MAX_CHECKED] for k in range(MAX_CHECKED)]
+    picked = slow if len(slow) <= max_checked else \
+        [slow[k * len(slow) // max_checked] for k in range(max_checked)]
     probe = _Probe(copy.deepcopy(spec), config, trace, sollama(config, policy),
                    name="sollama", learn=True, preload=True,
                    slow={j.index: j for j in picked}, decide=sollama(config, policy),

@@ -15,7 +15,7 @@ full power while a request computes, a share of it while a model only loads.
 The decision sees the readings of that moment. What the CLI learns after a
 run (load speed, tokens/s, time to first token, the memory a model really
 took, how far fan, temperature and power rose over the run) the sollama run
-learns the same way, into an in-memory state.
+learns the same way, into an in-memory state (`seen.py`: what a decision sees, what a run teaches).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any, Self
 
 from smartollama import names
 from smartollama.config import Config
-from smartollama.fleet import GB, BackendState, FleetSnapshot
+from smartollama.fleet import FleetSnapshot
+from smartollama.replay import seen
 from smartollama.replay.records import (
     EPOCH,
     KEEP_ALIVE_S,
@@ -46,7 +47,6 @@ from smartollama.sim.model import LOAD_ACTIVITY, PROMPT_SPEEDUP, Runner
 from smartollama.sim.spec import FleetSpec, ModelSpec
 from smartollama.sim.wire import SimError
 from smartollama.state import State
-from smartollama.telemetry.base import Reading
 
 # event kinds, in the order they are taken at the same time
 _DONE, _LOADED, _TIMEOUT, _HOUR, _ARRIVE = range(5)
@@ -364,66 +364,7 @@ class Simulation:
             self.closed.append(res)
 
     def _learn(self, h: Host, job: Job, runner: Runner) -> None:
-        """What `run/learn.py` folds in after a CLI run: Ollama's final fields, then `/api/ps`."""
-        now = EPOCH + self.now
-        name = h.spec.name
-        if job.preload:     # `sollama preload` times the load (Ollama's answer has no figures)
-            self.state.learn_run(name, names.canonical(runner.model.name),
-                                 size_bytes=runner.model.size_bytes,
-                                 load_duration_ns=int(job.load_s * 1e9), now=now)
-            self._learned.pop(name, None)
-            return
-        gen_s = (job.done or 0.0) - (job.first_token or 0.0)
-        prompt_s = (job.first_token or 0.0) - job.load_end
-        total_s = (job.done or 0.0) - job.enqueued      # Ollama's: from its handler's start
-        self.state.learn_run(
-            name, names.canonical(runner.model.name), size_bytes=runner.model.size_bytes,
-            load_duration_ns=int(job.load_s * 1e9), eval_count=job.req.answer_tokens,
-            eval_duration_ns=int(gen_s * 1e9), ttft_s=job.ttft_s,
-            total_duration_ns=int(total_s * 1e9), prompt_eval_duration_ns=int(prompt_s * 1e9),
-            prompt_eval_count=job.req.prompt_tokens, now=now)
-        self.state.observe_memory(name, names.canonical(runner.model.name), runner.num_ctx,
-                                  runner.size, runner.size_vram, now)
-        # the reading after the run (the CLI's, for energy) against the one before it
-        self.state.learn_heat(name, job.before, h.readings(), now=now)
-        self._learned.pop(name, None)
-
-    # -- what a decision sees -----------------------------------------------------------
+        seen.learn(self, h, job, runner)
 
     def snapshot(self) -> FleetSnapshot:
-        """The fleet now, as `snapshot.gather` would have found it. Each host's
-        state and reading are kept and brought up to date (a decision only
-        reads them; a replay makes millions)."""
-        snap = FleetSnapshot(time=EPOCH + self.now)
-        for name, h in self.hosts.items():
-            self._touch(h)
-            # Ollama unloads an idle model when its keep-alive runs out, not at the
-            # next request to that host: /api/ps no longer lists it
-            for gone in h.model.expire(self.now):
-                self._close(name, gone, gone.expires)
-            st = h.state
-            if st is None:
-                st = h.state = BackendState(id=name, models=h.infos)
-                st.reading = Reading(source="sim")
-            st.loaded = dict(h.rows.get(id(r)) or h.row(r) for r in h.model.runners.values())
-            reading = st.reading
-            reading.time = snap.time
-            for k, v in h.readings().items():
-                setattr(reading, k, v)
-            dev_used, ram_used = h.model.memory_used()
-            if h.model.device_bytes and h.spec.metrics_style != "none":
-                reading.mem_total_gb = h.model.device_bytes / GB
-                reading.mem_free_gb = max(0, h.model.device_bytes - dev_used) / GB
-            st.in_flight = h.in_flight
-            # what the in-flight marks recorded: when each decision expected it to end
-            st.busy_s = [max(0.0, j.busy_until - self.now) for jobs in (h.queue, h.active, h.waiting)
-                         for j in jobs if j.busy_until is not None]
-            learned = self._learned.get(name)
-            if learned is None:
-                learned = self._learned[name] = (self.state.learned_figures(name),
-                                                 self.state.observed_for(name))
-            st.learned, st.observed = learned
-            if h.model.ram_bytes and not h.spec.on_cpu:
-                st.system_free_gb = max(0, h.model.ram_bytes - ram_used) / GB
-            snap.backends[name] = st
-        return snap
+        return seen.snapshot(self)
