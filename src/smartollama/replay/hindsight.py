@@ -63,10 +63,14 @@ class Slow:
     ttft_s: float
     alternatives: list[Alternative]
 
+    def in_time(self) -> list[Alternative]:
+        """The other hosts that would have answered within ``LIMIT_S``."""
+        return [a for a in self.alternatives if not a.chosen
+                and a.ttft_s is not None and a.ttft_s <= LIMIT_S]
+
     @property
     def outcome(self) -> str:
-        sooner = [a for a in self.alternatives if not a.chosen
-                  and a.ttft_s is not None and a.ttft_s <= LIMIT_S]
+        sooner = self.in_time()
         if any(not a.over for a in sooner):
             return "within_mode"
         return "breaking_mode" if sooner else "no_host"
@@ -78,6 +82,10 @@ class Hindsight:
 
     slow: int
     checked: list[Slow]
+
+    def counts(self) -> dict[str, int]:
+        """Of the requests checked, how many came out each way."""
+        return {o: sum(s.outcome == o for s in self.checked) for o in OUTCOMES}
 
 
 def hindsight(trace: list[TraceRequest], spec: FleetSpec, config: Config, *,
@@ -104,7 +112,7 @@ def hindsight(trace: list[TraceRequest], spec: FleetSpec, config: Config, *,
 def summary(h: Hindsight) -> dict[str, Any]:
     """The `--json` object: the counts per outcome, and each slow request checked."""
     return {"limit_s": LIMIT_S, "slow": h.slow, "checked": len(h.checked),
-            **{o: sum(s.outcome == o for s in h.checked) for o in OUTCOMES},
+            **h.counts(),
             "requests": [{**asdict(s), "outcome": s.outcome} for s in h.checked]}
 
 
@@ -144,7 +152,7 @@ class _Probe(Simulation):
 
     def _try(self, i: int, host: str, model: str) -> Job:
         """Request ``i`` sent to ``host`` in a copy of the simulation as it is now."""
-        sim = self.fork(share=(self.slow, self.found, self.decide))
+        sim = self.fork(share=(self.slow, self.found))
         decide = self.decide
 
         def forced(r: TraceRequest, mode: str, s: Simulation, index: int) -> Decision:
@@ -175,7 +183,7 @@ def text(h: Hindsight) -> str:
     found = h.checked
     if not h.slow:
         return f"Hindsight: no interactive request took over {lim} to its first token.\n"
-    counts = {o: sum(s.outcome == o for s in found) for o in OUTCOMES}
+    counts = h.counts()
     width = len(str(len(found)))
     first = (f"Hindsight: {h.slow:,} interactive request{'s' if h.slow != 1 else ''} took over "
              f"{lim} to the first token.")
@@ -191,9 +199,7 @@ def text(h: Hindsight) -> str:
              + (":" if counts["within_mode"] else "")]
     within = [s for s in found if s.outcome == "within_mode"]
     for s in within[:LISTED]:
-        others = "; ".join(f"{a.host} {a.ttft_s:.1f} s" for a in s.alternatives
-                           if not a.chosen and a.ttft_s is not None and a.ttft_s <= LIMIT_S
-                           and not a.over)
+        others = "; ".join(f"{a.host} {a.ttft_s or 0:.1f} s" for a in s.in_time() if not a.over)
         lines.append(f"    {clock(s.t)} {s.model} ({s.mode}): {s.host} {s.ttft_s:.1f} s; {others}")
     if len(within) > LISTED:
         lines.append(f"    ... and {len(within) - LISTED} more (--json lists them all)")
