@@ -15,7 +15,8 @@ full power while a request computes, a share of it while a model only loads.
 The decision sees the readings of that moment. What the CLI learns after a
 run (load speed, tokens/s, time to first token, the memory a model really
 took, how far fan, temperature and power rose over the run) the sollama run
-learns the same way, into an in-memory state (`seen.py`: what a decision sees, what a run teaches).
+learns the same way, into an in-memory state (`seen.py`: what a decision
+sees, and what a run teaches).
 """
 
 from __future__ import annotations
